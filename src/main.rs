@@ -1,0 +1,21 @@
+//! bioxen: a Lua-first runtime. One executable embedding LuaJIT with the
+//! `bioxen.*` standard library.
+mod cli;
+#[path = "std/mod.rs"]
+mod library;
+mod repl;
+mod run;
+mod runtime;
+
+fn main() {
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let command = match cli::parse(&argv) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("bioxen: {e}");
+            std::process::exit(1);
+        }
+    };
+    runtime::logging::init(command.log.as_deref());
+    std::process::exit(run::run(command));
+}

@@ -1,0 +1,70 @@
+//! Module resolution for the host: the `bioxen` global with lazily built
+//! libraries, a searcher for `bioxen.*`, and the script folder on the path.
+use super::stdlib;
+use crate::library;
+use mlua::{Function, Lua, Result as LuaResult, Table, Value};
+use std::path::Path;
+
+/// Installs the `bioxen` searcher and the lazy global `bioxen` table.
+pub fn install(lua: &Lua) -> LuaResult<()> {
+    let searcher = lua.create_function(search)?;
+    let error = super::error::constructor(lua)?;
+    let has = lua.create_function(|_, name: String| Ok(exists(&name)))?;
+    lua.load(
+        r#"local searcher, error_ctor, has = ...
+        table.insert(package.loaders, 2, searcher)
+        local bioxen = setmetatable({ error = error_ctor }, { __index = function(t, name)
+            if type(name) ~= "string" or not has(name) then return nil end
+            local lib = require("bioxen." .. name)
+            rawset(t, name, lib)
+            return lib
+        end })
+        package.loaded.bioxen = bioxen
+        rawset(_G, "bioxen", bioxen)"#,
+    )
+    .set_name("=[bioxen modules]")
+    .call::<()>((searcher, error, has))
+}
+
+/// Whether `bioxen.NAME` is a library (native, Lua, or both).
+pub fn exists(name: &str) -> bool {
+    library::find(name).is_some() || stdlib::source(&stdlib::module_path(&format!("bioxen.{name}"))).is_some()
+}
+
+/// Searcher for `bioxen.NAME`: a registered library or any file under `stdlib/`.
+fn search(lua: &Lua, name: String) -> LuaResult<Value> {
+    let Some(rest) = name.strip_prefix("bioxen.") else {
+        return Ok(Value::Nil);
+    };
+    let native = library::find(rest).and_then(|l| l.native);
+    let source = stdlib::source(&stdlib::module_path(&name));
+    if native.is_none() && source.is_none() {
+        return Ok(Value::String(lua.create_string(format!("\n\tno embedded module '{name}'"))?));
+    }
+    let loader = lua.create_function(move |lua, _: mlua::MultiValue| load(lua, &name, native))?;
+    Ok(Value::Function(loader))
+}
+
+/// Builds a library: the native table, passed to the Lua half when there is one.
+fn load(lua: &Lua, name: &str, native: Option<library::NativeModule>) -> LuaResult<Value> {
+    let native_table = native.map(|build| build(lua)).transpose()?;
+    match stdlib::source(&stdlib::module_path(name)) {
+        Some(src) => {
+            let chunk: Function = lua.load(src.as_ref()).set_name(format!("@stdlib/{}", stdlib::module_path(name))).into_function()?;
+            chunk.call::<Value>((native_table, name))
+        }
+        None => Ok(native_table.map(Value::Table).unwrap_or(Value::Nil)),
+    }
+}
+
+/// Puts the script's own folder first on `package.path` and `package.cpath`.
+pub fn prepend_script_dir(lua: &Lua, script: &Path) -> LuaResult<()> {
+    let dir = script.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = dir.to_string_lossy();
+    let package: Table = lua.globals().get("package")?;
+    let path: String = package.get("path")?;
+    let cpath: String = package.get("cpath")?;
+    package.set("path", format!("{dir}/?.lua;{dir}/?/init.lua;{path}"))?;
+    package.set("cpath", format!("{dir}/?.so;{cpath}"))?;
+    Ok(())
+}

@@ -1,0 +1,61 @@
+//! `bioxen.log`: levelled, structured logging on tracing, always to stderr.
+use crate::runtime::builder::LibraryBuilder;
+use mlua::{Lua, Result as LuaResult, Table, Value};
+use tracing::Level;
+
+pub fn module(lua: &Lua) -> LuaResult<Table> {
+    LibraryBuilder::new(lua)
+        .function("trace", |_, a: (String, Option<Table>)| emit(Level::TRACE, a))
+        .function("debug", |_, a: (String, Option<Table>)| emit(Level::DEBUG, a))
+        .function("info", |_, a: (String, Option<Table>)| emit(Level::INFO, a))
+        .function("warn", |_, a: (String, Option<Table>)| emit(Level::WARN, a))
+        .function("error", |_, a: (String, Option<Table>)| emit(Level::ERROR, a))
+        .function("enabled", |_, level: String| Ok(parse_level(&level).is_some_and(enabled)))
+        .build()
+}
+
+fn parse_level(name: &str) -> Option<Level> {
+    name.parse().ok()
+}
+
+fn enabled(level: Level) -> bool {
+    match level {
+        Level::TRACE => tracing::enabled!(target: "lua", Level::TRACE),
+        Level::DEBUG => tracing::enabled!(target: "lua", Level::DEBUG),
+        Level::INFO => tracing::enabled!(target: "lua", Level::INFO),
+        Level::WARN => tracing::enabled!(target: "lua", Level::WARN),
+        Level::ERROR => tracing::enabled!(target: "lua", Level::ERROR),
+    }
+}
+
+/// Fields are rendered `key=value`, sorted by key, after the message.
+fn emit(level: Level, (message, fields): (String, Option<Table>)) -> LuaResult<()> {
+    if !enabled(level) {
+        return Ok(());
+    }
+    let mut pairs = Vec::new();
+    if let Some(fields) = fields {
+        for pair in fields.pairs::<Value, Value>() {
+            let (k, v) = pair?;
+            pairs.push(format!("{}={}", k.to_string()?, render(&v)?));
+        }
+    }
+    pairs.sort();
+    pairs.insert(0, message);
+    let line = pairs.join(" ");
+    match level {
+        Level::TRACE => tracing::trace!(target: "lua", "{line}"),
+        Level::DEBUG => tracing::debug!(target: "lua", "{line}"),
+        Level::INFO => tracing::info!(target: "lua", "{line}"),
+        Level::WARN => tracing::warn!(target: "lua", "{line}"),
+        Level::ERROR => tracing::error!(target: "lua", "{line}"),
+    }
+    Ok(())
+}
+
+fn render(v: &Value) -> LuaResult<String> {
+    Ok(match v {
+        Value::String(s) => format!("{:?}", s.to_str()?.to_string()),
+        other => other.to_string()?,
+    })
+}

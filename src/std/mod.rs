@@ -1,0 +1,29 @@
+//! The registry of `bioxen.*` libraries. The global `bioxen` table,
+//! `require("bioxen.NAME")`, REPL completion and the docs check all read this list.
+//! A library is its Rust half (`src/std/NAME/`, entry point `module`), its Lua half
+//! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
+use mlua::{Lua, Result as LuaResult, Table};
+
+pub mod env;
+pub mod json;
+pub mod log;
+pub mod task;
+
+pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
+
+pub struct Library {
+    pub name: &'static str,
+    pub native: Option<NativeModule>,
+    pub summary: &'static str,
+}
+
+pub const LIBRARIES: &[Library] = &[
+    Library { name: "env", native: Some(env::module), summary: "system facts, folders, interpreters, configuration" },
+    Library { name: "json", native: Some(json::module), summary: "JSON encode and decode" },
+    Library { name: "log", native: Some(log::module), summary: "structured logging on tracing" },
+    Library { name: "task", native: Some(task::module), summary: "coroutine scheduler on tokio" },
+];
+
+pub fn find(name: &str) -> Option<&'static Library> {
+    LIBRARIES.iter().find(|l| l.name == name)
+}
