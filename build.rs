@@ -1,12 +1,15 @@
-//! Embeds `stdlib/` (the Lua half of `bioxen.*`) and `lua/types/` into the
-//! binary, and exports the Lua C API so C modules can be `require`d.
+//! Embeds `stdlib/` (the Lua half of `bioxen.*`) into the binary, and exports
+//! the Lua C API so C modules can be `require`d.
 use std::{env, fs, path::Path};
 
 fn main() {
     let root = env::var("CARGO_MANIFEST_DIR").unwrap();
     let out = env::var("OUT_DIR").unwrap();
-    embed(Path::new(&root), "stdlib", &Path::new(&out).join("stdlib_files.rs"));
-    embed(Path::new(&root), "lua/types", &Path::new(&out).join("type_files.rs"));
+    embed(
+        Path::new(&root),
+        "stdlib",
+        &Path::new(&out).join("stdlib_files.rs"),
+    );
     // C modules built for Lua 5.1 resolve lua_* and luaL_* against the executable.
     println!("cargo:rustc-link-arg-bins=-Wl,--export-dynamic");
 }
@@ -21,20 +24,29 @@ fn embed(root: &Path, dir: &str, dest: &Path) {
     let mut code = String::from("pub static FILES: &[(&str, &str)] = &[\n");
     for rel in files {
         let abs = base.join(&rel);
-        code.push_str(&format!("    ({rel:?}, include_str!({:?})),\n", abs.display().to_string()));
+        code.push_str(&format!(
+            "    ({rel:?}, include_str!({:?})),\n",
+            abs.display().to_string()
+        ));
     }
     code.push_str("];\n");
     fs::write(dest, code).unwrap();
 }
 
 fn collect(base: &Path, dir: &Path, files: &mut Vec<String>) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
     for entry in entries.flatten() {
         let path = entry.path();
         if path.is_dir() {
             collect(base, &path, files);
         } else if path.extension().is_some_and(|e| e == "lua") {
-            let rel = path.strip_prefix(base).unwrap().to_string_lossy().replace('\\', "/");
+            let rel = path
+                .strip_prefix(base)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
             files.push(rel);
         }
     }

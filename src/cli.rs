@@ -83,11 +83,19 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
             "-h" | "--help" => cmd.help = true,
             "--debug" => cmd.log = Some("debug".into()),
             "--log" => cmd.log = Some(value(argv, &mut i, a)?),
-            _ if a.starts_with("-e") => cmd.actions.push(Action::Exec(attached(argv, &mut i, a, "-e")?)),
-            _ if a.starts_with("-l") => cmd.actions.push(Action::Require(attached(argv, &mut i, a, "-l")?)),
-            _ if a.starts_with("-j") => cmd.actions.push(Action::Jit(attached(argv, &mut i, a, "-j")?)),
+            _ if a.starts_with("-e") => cmd
+                .actions
+                .push(Action::Exec(attached(argv, &mut i, a, "-e")?)),
+            _ if a.starts_with("-l") => cmd
+                .actions
+                .push(Action::Require(attached(argv, &mut i, a, "-l")?)),
+            _ if a.starts_with("-j") => cmd
+                .actions
+                .push(Action::Jit(attached(argv, &mut i, a, "-j")?)),
             _ if a.starts_with("-O") => cmd.actions.push(Action::Optimize(a[2..].to_string())),
-            _ if a.starts_with('-') => return Err(format!("unrecognized option '{a}' (see bioxen --help)")),
+            _ if a.starts_with('-') => {
+                return Err(format!("unrecognized option '{a}' (see bioxen --help)"));
+            }
             _ => {
                 i -= 1;
                 break;
@@ -107,14 +115,21 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
 }
 
 fn value(argv: &[String], i: &mut usize, opt: &str) -> Result<String, String> {
-    let v = argv.get(*i).cloned().ok_or_else(|| format!("'{opt}' needs an argument"))?;
+    let v = argv
+        .get(*i)
+        .cloned()
+        .ok_or_else(|| format!("'{opt}' needs an argument"))?;
     *i += 1;
     Ok(v)
 }
 
 /// `-eCODE` or `-e CODE`.
 fn attached(argv: &[String], i: &mut usize, a: &str, opt: &str) -> Result<String, String> {
-    if a.len() > opt.len() { Ok(a[opt.len()..].to_string()) } else { value(argv, i, opt) }
+    if a.len() > opt.len() {
+        Ok(a[opt.len()..].to_string())
+    } else {
+        value(argv, i, opt)
+    }
 }
 
 #[cfg(test)]
@@ -128,7 +143,11 @@ mod tests {
     #[test]
     fn options_run_in_order_and_stop_at_the_script() {
         let c = parse(&args(&["-e", "a=1", "-lfoo", "-joff", "x.lua", "-e", "b"])).unwrap();
-        let expected = vec![Action::Exec("a=1".into()), Action::Require("foo".into()), Action::Jit("off".into())];
+        let expected = vec![
+            Action::Exec("a=1".into()),
+            Action::Require("foo".into()),
+            Action::Jit("off".into()),
+        ];
         assert_eq!(c.actions, expected);
         assert_eq!(c.target, Target::Script("x.lua".into()));
         assert_eq!(c.args, args(&["-e", "b"]));

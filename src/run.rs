@@ -7,7 +7,13 @@ use std::io::{IsTerminal, Read};
 
 pub fn run(cmd: Command) -> i32 {
     if cmd.help {
-        println!("{USAGE}\nCommands: {}", stdlib::subcommands().join(", "));
+        println!(
+            "{USAGE}\n\nCommands: {}\n\nLibraries (bioxen.NAME):",
+            stdlib::subcommands().join(", ")
+        );
+        for lib in crate::library::LIBRARIES {
+            println!("  {:<10} {}", lib.name, lib.summary);
+        }
         return 0;
     }
     let (host, scheduler) = match (Host::new(), Scheduler::new()) {
@@ -21,7 +27,11 @@ pub fn run(cmd: Command) -> i32 {
         Err(e) => report_error(&host, &e),
     };
     scheduler.drain();
-    if crate::library::task::report_unobserved(&host.lua) && status == 0 { 1 } else { status }
+    if crate::library::task::report_unobserved(&host.lua) && status == 0 {
+        1
+    } else {
+        status
+    }
 }
 
 fn run_all(lua: &Lua, scheduler: &Scheduler, cmd: &Command) -> LuaResult<()> {
@@ -38,7 +48,9 @@ fn run_all(lua: &Lua, scheduler: &Scheduler, cmd: &Command) -> LuaResult<()> {
         Target::Script(path) => run_script(lua, scheduler, path, &cmd.args)?,
         Target::Subcommand(name) => run_subcommand(lua, scheduler, name, &cmd.args)?,
         Target::Stdin => run_stdin(lua, scheduler, &cmd.args)?,
-        Target::None if nothing_else && !stdin_is_tty && !cmd.interactive => run_stdin(lua, scheduler, &cmd.args)?,
+        Target::None if nothing_else && !stdin_is_tty && !cmd.interactive => {
+            run_stdin(lua, scheduler, &cmd.args)?
+        }
         Target::None => {}
     }
     let repl_by_default = matches!(cmd.target, Target::None) && nothing_else && stdin_is_tty;
@@ -51,17 +63,27 @@ fn run_all(lua: &Lua, scheduler: &Scheduler, cmd: &Command) -> LuaResult<()> {
 fn run_action(lua: &Lua, scheduler: &Scheduler, action: &Action) -> LuaResult<()> {
     match action {
         Action::Exec(code) => {
-            let f = lua.load(code.as_str()).set_name("=(command line)").into_function()?;
+            let f = lua
+                .load(code.as_str())
+                .set_name("=(command line)")
+                .into_function()?;
             call_with_args(lua, scheduler, f, &[])?;
         }
         Action::Require(name) => {
-            let f = lua.load("local name = ... _G[name] = require(name)").set_name("=(command line)").into_function()?;
+            let f = lua
+                .load("local name = ... _G[name] = require(name)")
+                .set_name("=(command line)")
+                .into_function()?;
             call_with_args(lua, scheduler, f, std::slice::from_ref(name))?;
         }
         Action::Jit(cmd) => jit_control(lua, cmd)?,
         Action::Optimize(opt) => {
             let start: Function = lua.load("return require('jit.opt').start").eval()?;
-            if opt.is_empty() { start.call::<()>("3")? } else { start.call::<()>(opt.as_str())? };
+            if opt.is_empty() {
+                start.call::<()>("3")?
+            } else {
+                start.call::<()>(opt.as_str())?
+            };
         }
     }
     Ok(())
@@ -109,7 +131,10 @@ fn set_arg_table(lua: &Lua, cmd: &Command) -> LuaResult<()> {
 /// Loads source, skipping a `#!` first line but keeping line numbers right.
 fn load_source(lua: &Lua, source: &[u8], chunk_name: &str) -> LuaResult<Function> {
     let body = if source.starts_with(b"#!") {
-        let end = source.iter().position(|&b| b == b'\n').unwrap_or(source.len());
+        let end = source
+            .iter()
+            .position(|&b| b == b'\n')
+            .unwrap_or(source.len());
         &source[end..]
     } else {
         source
@@ -125,7 +150,9 @@ fn call_with_args(lua: &Lua, scheduler: &Scheduler, f: Function, args: &[String]
 }
 
 fn run_script(lua: &Lua, scheduler: &Scheduler, path: &str, args: &[String]) -> LuaResult<()> {
-    let source = std::fs::read(path).map_err(|e| crate::runtime::error::error("NotFound", format!("cannot open {path}: {e}")))?;
+    let source = std::fs::read(path).map_err(|e| {
+        crate::runtime::error::error("NotFound", format!("cannot open {path}: {e}"))
+    })?;
     modules::prepend_script_dir(lua, std::path::Path::new(path))?;
     let f = load_source(lua, &source, &format!("@{path}"))?;
     call_with_args(lua, scheduler, f, args)
@@ -133,7 +160,9 @@ fn run_script(lua: &Lua, scheduler: &Scheduler, path: &str, args: &[String]) -> 
 
 fn run_stdin(lua: &Lua, scheduler: &Scheduler, args: &[String]) -> LuaResult<()> {
     let mut source = Vec::new();
-    std::io::stdin().read_to_end(&mut source).map_err(|e| crate::runtime::error::error("Io", format!("cannot read standard input: {e}")))?;
+    std::io::stdin().read_to_end(&mut source).map_err(|e| {
+        crate::runtime::error::error("Io", format!("cannot read standard input: {e}"))
+    })?;
     let f = load_source(lua, &source, "=stdin")?;
     call_with_args(lua, scheduler, f, args)
 }
@@ -152,7 +181,11 @@ fn report_error(host: &Host, e: &mlua::Error) -> i32 {
         Some(traced) => eprintln!("bioxen: {}", traced.0),
         None => eprintln!("bioxen: {}", report::format_error(e)),
     }
-    if interrupted { interrupt::SIGINT_EXIT } else { 1 }
+    if interrupted {
+        interrupt::SIGINT_EXIT
+    } else {
+        1
+    }
 }
 
 fn fail(message: &str) -> i32 {

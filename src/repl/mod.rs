@@ -11,11 +11,18 @@ pub fn run(lua: &Lua, scheduler: &Scheduler) -> LuaResult<()> {
         print!("> ");
         let _ = std::io::stdout().flush();
         let Some(Ok(line)) = lines.next() else { break };
-        let f = lua.load(format!("return {line}")).set_name("=stdin").into_function().or_else(|_| lua.load(line.as_str()).set_name("=stdin").into_function());
+        let f = lua
+            .load(format!("return {line}"))
+            .set_name("=stdin")
+            .into_function()
+            .or_else(|_| lua.load(line.as_str()).set_name("=stdin").into_function());
         let result = f.and_then(|f| scheduler.call(&f, ()));
         match result {
             Ok(values) if !values.is_empty() => {
-                let shown: Vec<String> = values.iter().map(|v| v.to_string().unwrap_or_else(|_| format!("{v:?}"))).collect();
+                let shown: Vec<String> = values
+                    .iter()
+                    .map(|v| v.to_string().unwrap_or_else(|_| format!("{v:?}")))
+                    .collect();
                 println!("{}", shown.join("\t"));
             }
             Ok(_) => {}

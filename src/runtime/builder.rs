@@ -9,7 +9,10 @@ pub struct LibraryBuilder<'a> {
 
 impl<'a> LibraryBuilder<'a> {
     pub fn new(lua: &'a Lua) -> Self {
-        LibraryBuilder { lua, table: lua.create_table() }
+        LibraryBuilder {
+            lua,
+            table: lua.create_table(),
+        }
     }
 
     pub fn function<A, R, F>(self, name: &str, f: F) -> Self
@@ -49,15 +52,4 @@ impl<'a> LibraryBuilder<'a> {
     pub fn build(self) -> LuaResult<Table> {
         self.table
     }
-}
-
-/// Runs blocking work (file, process or socket I/O) off the Lua thread.
-pub async fn blocking<T, F>(f: F) -> LuaResult<T>
-where
-    T: Send + 'static,
-    F: FnOnce() -> LuaResult<T> + Send + 'static,
-{
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| super::error::error("Runtime", format!("background work failed: {e}")))?
 }

@@ -14,7 +14,11 @@ pub struct BioxenError {
 
 impl BioxenError {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        BioxenError { kind: kind.into(), message: message.into(), details: Map::new() }
+        BioxenError {
+            kind: kind.into(),
+            message: message.into(),
+            details: Map::new(),
+        }
     }
 
     /// Adds a detail field, readable from Lua as `e.<name>`.
@@ -88,7 +92,10 @@ pub fn message_of(err: &mlua::Error) -> String {
 }
 
 fn strip_traceback(m: &str) -> String {
-    m.split("\nstack traceback:").next().unwrap_or(m).to_string()
+    m.split("\nstack traceback:")
+        .next()
+        .unwrap_or(m)
+        .to_string()
 }
 
 /// Errors raised from Rust reach Lua as mlua's wrapped-failure userdata, whose
@@ -98,7 +105,8 @@ fn strip_traceback(m: &str) -> String {
 /// re-raised through Rust (task.wait, vm calls...), which a table would not.
 pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
     let raise = lua.create_function(|_, ()| Err::<(), _>(error("Probe", "probe")))?;
-    let index = lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
+    let index =
+        lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
     let tostring = lua.create_function(|_, err: Value| Ok(describe(&err)))?;
     lua.load(
         r#"local raise, index, tostring_ = ...
@@ -112,7 +120,9 @@ pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
 }
 
 fn error_field(lua: &Lua, err: &Value, key: &str) -> LuaResult<Value> {
-    let Value::Error(err) = err else { return Ok(Value::Nil) };
+    let Value::Error(err) = err else {
+        return Ok(Value::Nil);
+    };
     match key {
         "kind" => lua.to_value(&kind_of(err)),
         "message" => lua.to_value(&message_of(err)),
@@ -137,12 +147,14 @@ pub fn describe(err: &Value) -> String {
 
 /// Builds an error value for the Lua half: `bioxen.error(kind, message, details)`.
 pub fn constructor(lua: &Lua) -> LuaResult<mlua::Function> {
-    lua.create_function(|lua, (kind, message, details): (String, String, Option<Value>)| {
-        let mut e = BioxenError::new(kind, message);
-        if let Some(details) = details {
-            let fields: Map<String, Json> = lua.from_value(details)?;
-            e.details = fields;
-        }
-        Ok(Value::Error(Box::new(e.into_lua_err())))
-    })
+    lua.create_function(
+        |lua, (kind, message, details): (String, String, Option<Value>)| {
+            let mut e = BioxenError::new(kind, message);
+            if let Some(details) = details {
+                let fields: Map<String, Json> = lua.from_value(details)?;
+                e.details = fields;
+            }
+            Ok(Value::Error(Box::new(e.into_lua_err())))
+        },
+    )
 }

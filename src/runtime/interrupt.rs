@@ -32,14 +32,6 @@ impl Reason {
         }
     }
 
-    pub fn kind(self) -> &'static str {
-        match self {
-            Reason::Interrupted => "Interrupted",
-            Reason::Timeout => "Timeout",
-            Reason::Cancelled => "Cancelled",
-        }
-    }
-
     fn message(self) -> &'static std::ffi::CStr {
         match self {
             Reason::Interrupted => c"interrupted",
@@ -63,7 +55,10 @@ unsafe impl Sync for Interrupter {}
 impl Interrupter {
     /// Binds to `lua`; call on the state's own thread, outside any callback.
     pub fn attach(lua: &Lua) -> std::sync::Arc<Interrupter> {
-        let me = std::sync::Arc::new(Interrupter { state: AtomicPtr::new(lua.state()), reason: AtomicU8::new(0) });
+        let me = std::sync::Arc::new(Interrupter {
+            state: AtomicPtr::new(lua.state()),
+            reason: AtomicU8::new(0),
+        });
         let ptr = std::sync::Arc::as_ptr(&me) as *mut std::ffi::c_void;
         unsafe {
             let state = lua.state();

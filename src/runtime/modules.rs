@@ -28,7 +28,8 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
 
 /// Whether `bioxen.NAME` is a library (native, Lua, or both).
 pub fn exists(name: &str) -> bool {
-    library::find(name).is_some() || stdlib::source(&stdlib::module_path(&format!("bioxen.{name}"))).is_some()
+    library::find(name).is_some()
+        || stdlib::source(&stdlib::module_path(&format!("bioxen.{name}"))).is_some()
 }
 
 /// Searcher for `bioxen.NAME`: a registered library or any file under `stdlib/`.
@@ -39,7 +40,9 @@ fn search(lua: &Lua, name: String) -> LuaResult<Value> {
     let native = library::find(rest).and_then(|l| l.native);
     let source = stdlib::source(&stdlib::module_path(&name));
     if native.is_none() && source.is_none() {
-        return Ok(Value::String(lua.create_string(format!("\n\tno embedded module '{name}'"))?));
+        return Ok(Value::String(
+            lua.create_string(format!("\n\tno embedded module '{name}'"))?,
+        ));
     }
     let loader = lua.create_function(move |lua, _: mlua::MultiValue| load(lua, &name, native))?;
     Ok(Value::Function(loader))
@@ -50,7 +53,10 @@ fn load(lua: &Lua, name: &str, native: Option<library::NativeModule>) -> LuaResu
     let native_table = native.map(|build| build(lua)).transpose()?;
     match stdlib::source(&stdlib::module_path(name)) {
         Some(src) => {
-            let chunk: Function = lua.load(src.as_ref()).set_name(format!("@stdlib/{}", stdlib::module_path(name))).into_function()?;
+            let chunk: Function = lua
+                .load(src.as_ref())
+                .set_name(format!("@stdlib/{}", stdlib::module_path(name)))
+                .into_function()?;
             chunk.call::<Value>((native_table, name))
         }
         None => Ok(native_table.map(Value::Table).unwrap_or(Value::Nil)),
@@ -59,7 +65,10 @@ fn load(lua: &Lua, name: &str, native: Option<library::NativeModule>) -> LuaResu
 
 /// Puts the script's own folder first on `package.path` and `package.cpath`.
 pub fn prepend_script_dir(lua: &Lua, script: &Path) -> LuaResult<()> {
-    let dir = script.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = script
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let dir = dir.to_string_lossy();
     let package: Table = lua.globals().get("package")?;
     let path: String = package.get("path")?;

@@ -3,14 +3,21 @@
 use std::path::PathBuf;
 
 fn home_override(sub: &str) -> Option<PathBuf> {
-    std::env::var_os("BIOXEN_HOME").filter(|h| !h.is_empty()).map(|h| PathBuf::from(h).join(sub))
+    std::env::var_os("BIOXEN_HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(sub))
 }
 
 fn xdg(var: &str, fallback: &str) -> PathBuf {
-    let base = std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from).unwrap_or_else(|| {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        home.join(fallback)
-    });
+    let base = std::env::var_os(var)
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let home = std::env::var_os("HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(std::env::temp_dir);
+            home.join(fallback)
+        });
     base.join("bioxen")
 }
 
@@ -28,8 +35,10 @@ pub fn cache_dir() -> PathBuf {
 
 /// Per-user runtime folder for sockets (owner-only permissions are the caller's job).
 pub fn runtime_dir() -> PathBuf {
-    home_override("run").unwrap_or_else(|| match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
-        Some(dir) => PathBuf::from(dir).join("bioxen"),
-        None => std::env::temp_dir().join(format!("bioxen-{}", unsafe { libc::getuid() })),
+    home_override("run").unwrap_or_else(|| {
+        match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+            Some(dir) => PathBuf::from(dir).join("bioxen"),
+            None => std::env::temp_dir().join(format!("bioxen-{}", unsafe { libc::getuid() })),
+        }
     })
 }

@@ -20,7 +20,9 @@ pub fn format_error(err: &mlua::Error) -> String {
 
 fn traceback_of(err: &mlua::Error) -> Option<&str> {
     match err {
-        mlua::Error::CallbackError { traceback, cause } => traceback_of(cause).or(Some(traceback.as_str())),
+        mlua::Error::CallbackError { traceback, cause } => {
+            traceback_of(cause).or(Some(traceback.as_str()))
+        }
         mlua::Error::WithContext { cause, .. } => traceback_of(cause),
         _ => None,
     }
@@ -67,6 +69,9 @@ pub fn traced(lua: &mlua::Lua, f: mlua::Function) -> mlua::Result<mlua::Function
 pub struct LastTraceback(pub String);
 
 fn without_wrapper_frames(text: &str) -> String {
-    let lines: Vec<&str> = text.lines().filter(|l| !l.contains("[bioxen]") && !l.contains("in function 'xpcall'")).collect();
+    let lines: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.contains("[bioxen]") && !l.contains("in function 'xpcall'"))
+        .collect();
     lines.join("\n")
 }

@@ -10,8 +10,13 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new() -> std::io::Result<Scheduler> {
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-        Ok(Scheduler { runtime, local: LocalSet::new() })
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        Ok(Scheduler {
+            runtime,
+            local: LocalSet::new(),
+        })
     }
 
     /// Runs `f(args)` as a task and returns when it finishes (other tasks

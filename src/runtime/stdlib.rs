@@ -6,18 +6,18 @@ mod embedded {
     include!(concat!(env!("OUT_DIR"), "/stdlib_files.rs"));
 }
 
-/// The editor type definitions under `lua/types/`, embedded for `bioxen init`.
-pub mod types {
-    include!(concat!(env!("OUT_DIR"), "/type_files.rs"));
-}
-
 /// The source of `stdlib/<path>` (e.g. `bioxen/vm.lua`), if it exists.
 pub fn source(path: &str) -> Option<Cow<'static, str>> {
     if let Some(dir) = std::env::var_os("BIOXEN_STDLIB") {
-        return std::fs::read_to_string(std::path::Path::new(&dir).join(path)).ok().map(Cow::Owned);
+        return std::fs::read_to_string(std::path::Path::new(&dir).join(path))
+            .ok()
+            .map(Cow::Owned);
     }
     let files = embedded::FILES;
-    files.binary_search_by(|(p, _)| (*p).cmp(path)).ok().map(|i| Cow::Borrowed(files[i].1))
+    files
+        .binary_search_by(|(p, _)| (*p).cmp(path))
+        .ok()
+        .map(|i| Cow::Borrowed(files[i].1))
 }
 
 /// The path of the Lua file that implements module `name` (`bioxen.cli.pkg` -> `bioxen/cli/pkg.lua`).

@@ -18,10 +18,26 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
-    Library { name: "env", native: Some(env::module), summary: "system facts, folders, interpreters, configuration" },
-    Library { name: "json", native: Some(json::module), summary: "JSON encode and decode" },
-    Library { name: "log", native: Some(log::module), summary: "structured logging on tracing" },
-    Library { name: "task", native: Some(task::module), summary: "coroutine scheduler on tokio" },
+    Library {
+        name: "env",
+        native: Some(env::module),
+        summary: "system facts, folders, interpreters, configuration",
+    },
+    Library {
+        name: "json",
+        native: Some(json::module),
+        summary: "JSON encode and decode",
+    },
+    Library {
+        name: "log",
+        native: Some(log::module),
+        summary: "structured logging on tracing",
+    },
+    Library {
+        name: "task",
+        native: Some(task::module),
+        summary: "coroutine scheduler on tokio",
+    },
 ];
 
 pub fn find(name: &str) -> Option<&'static Library> {

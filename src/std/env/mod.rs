@@ -14,11 +14,21 @@ fn facts(lua: &Lua) -> LuaResult<Table> {
     let t = lua.create_table()?;
     t.set("os", std::env::consts::OS)?;
     t.set("arch", std::env::consts::ARCH)?;
-    t.set("cpus", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1))?;
+    t.set(
+        "cpus",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+    )?;
     t.set("memory", total_memory())?;
     t.set("bioxen_version", env!("CARGO_PKG_VERSION"))?;
     t.set("pid", std::process::id())?;
-    t.set("executable", std::env::current_exe().ok().map(|p| p.display().to_string()))?;
+    t.set(
+        "executable",
+        std::env::current_exe()
+            .ok()
+            .map(|p| p.display().to_string()),
+    )?;
     Ok(t)
 }
 

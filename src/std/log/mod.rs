@@ -5,12 +5,20 @@ use tracing::Level;
 
 pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
-        .function("trace", |_, a: (String, Option<Table>)| emit(Level::TRACE, a))
-        .function("debug", |_, a: (String, Option<Table>)| emit(Level::DEBUG, a))
+        .function("trace", |_, a: (String, Option<Table>)| {
+            emit(Level::TRACE, a)
+        })
+        .function("debug", |_, a: (String, Option<Table>)| {
+            emit(Level::DEBUG, a)
+        })
         .function("info", |_, a: (String, Option<Table>)| emit(Level::INFO, a))
         .function("warn", |_, a: (String, Option<Table>)| emit(Level::WARN, a))
-        .function("error", |_, a: (String, Option<Table>)| emit(Level::ERROR, a))
-        .function("enabled", |_, level: String| Ok(parse_level(&level).is_some_and(enabled)))
+        .function("error", |_, a: (String, Option<Table>)| {
+            emit(Level::ERROR, a)
+        })
+        .function("enabled", |_, level: String| {
+            Ok(parse_level(&level).is_some_and(enabled))
+        })
         .build()
 }
 

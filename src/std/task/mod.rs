@@ -24,7 +24,10 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
 
 async fn sleep(seconds: f64) -> LuaResult<()> {
     if !seconds.is_finite() || seconds < 0.0 {
-        return Err(error("Argument", format!("sleep needs a number of seconds >= 0, got {seconds}")));
+        return Err(error(
+            "Argument",
+            format!("sleep needs a number of seconds >= 0, got {seconds}"),
+        ));
     }
     tokio::time::sleep(Duration::from_secs_f64(seconds)).await;
     Ok(())
@@ -60,7 +63,8 @@ impl TaskState {
         loop {
             let notified = self.finished.notified();
             if let Some(outcome) = self.outcome.lock().unwrap().as_ref() {
-                self.observed.store(true, std::sync::atomic::Ordering::Relaxed);
+                self.observed
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return outcome.clone();
             }
             notified.await;
@@ -88,7 +92,9 @@ impl Task {
         self.abort.abort();
         if let Some(lua) = self.lua.try_upgrade() {
             let cancelled = Err(error("Cancelled", "the task was cancelled"));
-            self.state.observed.store(true, std::sync::atomic::Ordering::Relaxed);
+            self.state
+                .observed
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             self.state.finish(&lua, cancelled);
         }
     }
@@ -103,7 +109,9 @@ impl UserData for Task {
         });
         methods.add_method("done", |_, this, ()| Ok(this.state.status() != "running"));
         methods.add_method("status", |_, this, ()| Ok(this.state.status()));
-        methods.add_meta_method("__tostring", |_, this, ()| Ok(format!("task ({})", this.state.status())));
+        methods.add_meta_method("__tostring", |_, this, ()| {
+            Ok(format!("task ({})", this.state.status()))
+        });
     }
 }
 
@@ -119,19 +127,28 @@ pub fn spawn(lua: &Lua, (func, args): (Function, MultiValue)) -> LuaResult<Task>
             finish_state.finish(&lua, outcome);
         }
     });
-    Ok(Task { state, abort: handle.abort_handle(), lua: lua.weak() })
+    Ok(Task {
+        state,
+        abort: handle.abort_handle(),
+        lua: lua.weak(),
+    })
 }
 
 /// Prints the errors of failed tasks that nobody waited for; true when there were any.
 pub fn report_unobserved(lua: &Lua) -> bool {
-    let Some(u) = lua.app_data_ref::<Unobserved>() else { return false };
+    let Some(u) = lua.app_data_ref::<Unobserved>() else {
+        return false;
+    };
     let mut reported = false;
     for state in u.0.lock().unwrap().iter() {
         if state.observed.load(std::sync::atomic::Ordering::Relaxed) {
             continue;
         }
         if let Some(Err(e)) = state.outcome.lock().unwrap().as_ref() {
-            eprintln!("bioxen: error in a task nobody waited for: {}", crate::runtime::report::format_error(e));
+            eprintln!(
+                "bioxen: error in a task nobody waited for: {}",
+                crate::runtime::report::format_error(e)
+            );
             reported = true;
         }
     }

@@ -1,0 +1,27 @@
+local spec = ...
+local describe, it, eq = spec.describe, spec.it, spec.eq
+local env = bioxen.env
+
+describe("env", function()
+  it("reports system facts", function()
+    local f = env.facts()
+    assert(f.cpus >= 1 and f.memory > 0)
+    assert(f.luajit_version:match("^LuaJIT 2%.1"))
+    eq(f.jit, true)
+  end)
+  it("keeps every folder under BIOXEN_HOME", function()
+    local home = os.getenv("BIOXEN_HOME")
+    eq(env.dirs().config, home .. "/config")
+    eq(env.dirs().data, home .. "/data")
+  end)
+  it("persists configuration by dotted keys", function()
+    env.config.set("lrs.endpoint", "http://127.0.0.1:1/xapi")
+    eq(env.config.get("lrs.endpoint"), "http://127.0.0.1:1/xapi")
+    eq(env.config.get("missing.key", 5), 5)
+    env.config.set("lrs.endpoint", nil)
+    eq(env.config.get("lrs.endpoint"), nil)
+  end)
+  it("validates a healthy home with no problems", function()
+    eq(env.validate(), {})
+  end)
+end)

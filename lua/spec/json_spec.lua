@@ -1,0 +1,27 @@
+local spec = ...
+local describe, it, eq, raises = spec.describe, spec.it, spec.eq, spec.raises
+local json = bioxen.json
+
+describe("json", function()
+  it("encodes arrays, objects and null", function()
+    eq(json.encode({ 1, 2, { a = json.null } }), '[1,2,{"a":null}]')
+  end)
+  it("encodes an empty table as an object unless marked as an array", function()
+    eq(json.encode({}), "{}")
+    eq(json.encode(json.array()), "[]")
+  end)
+  it("round-trips a decoded empty array", function()
+    eq(json.encode(json.decode("[]")), "[]")
+  end)
+  it("pretty-prints with sorted keys", function()
+    eq(json.encode({ b = 1, a = 2 }, { pretty = true }), '{\n  "a": 2,\n  "b": 1\n}')
+  end)
+  it("names the position of bad input", function()
+    local e = raises("Json", json.decode, '{"a": 1,\n "b": }')
+    eq(e.line, 2)
+    eq(e.column, 7)
+  end)
+  it("refuses functions with a clear error", function()
+    raises("Json", json.encode, { f = print })
+  end)
+end)

@@ -1,0 +1,82 @@
+//! Shared helpers for integration tests: run the real `bioxen` executable in a
+//! hermetic home (a fresh `BIOXEN_HOME` per test).
+#![allow(dead_code)]
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+pub fn exe() -> &'static str {
+    env!("CARGO_BIN_EXE_bioxen")
+}
+
+/// A fresh BIOXEN_HOME, removed when dropped.
+pub struct Home {
+    pub dir: tempfile::TempDir,
+}
+
+impl Home {
+    pub fn new() -> Home {
+        Home {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `bioxen ARGS` with this home and a clean logging environment.
+    pub fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(exe());
+        c.args(args)
+            .env("BIOXEN_HOME", self.path())
+            .env_remove("BIOXEN_LOG")
+            .env_remove("BIOXEN_STDLIB");
+        c
+    }
+
+    /// Runs and captures, feeding `stdin` (empty when None).
+    pub fn run(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_with_stdin(self.cmd(args), stdin)
+    }
+
+    /// Writes a file under the home and returns its path.
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+pub fn run_with_stdin(mut c: Command, stdin: Option<&str>) -> Output {
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn bioxen");
+    let input = stdin.unwrap_or("").to_string();
+    let mut pipe = child.stdin.take().unwrap();
+    std::thread::spawn(move || {
+        let _ = pipe.write_all(input.as_bytes());
+    });
+    child.wait_with_output().expect("wait bioxen")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Runs Lua code with `bioxen -e` and asserts success; returns stdout.
+pub fn lua_ok(home: &Home, code: &str) -> String {
+    let o = home.run(&["-e", code], None);
+    assert!(
+        o.status.success(),
+        "bioxen -e failed\ncode: {code}\nstderr: {}",
+        stderr(&o)
+    );
+    stdout(&o)
+}

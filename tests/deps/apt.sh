@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Debian packages the tests use: reference interpreters and C modules for Lua 5.1,
+# hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
+set -euo pipefail
+APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine)
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "installing: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" = 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
