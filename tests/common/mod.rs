@@ -80,3 +80,9 @@ pub fn lua_ok(home: &Home, code: &str) -> String {
     );
     stdout(&o)
 }
+
+/// The test venv's Python (tests/deps/python.sh), if it was set up.
+pub fn python() -> Option<PathBuf> {
+    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/python"));
+    p.exists().then_some(p)
+}
