@@ -81,8 +81,10 @@ pub fn lua_ok(home: &Home, code: &str) -> String {
     stdout(&o)
 }
 
-/// The test venv's Python (tests/deps/python.sh), if it was set up.
-pub fn python() -> Option<PathBuf> {
+/// The test venv's Python (made by tests/deps/python.sh). A missing peer fails
+/// the test rather than skipping it: tests/run.sh always installs it.
+pub fn python() -> PathBuf {
     let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/python"));
-    p.exists().then_some(p)
+    assert!(p.exists(), "no test venv at {}: run bash tests/deps/python.sh", p.display());
+    p
 }
