@@ -1,9 +1,10 @@
 -- Sustained delivery rate to an LRS: queue N statements (lists of CHUNK, each
 -- synced to the spool), then flush; the rate counts from the first send until
 -- the LRS has acknowledged the last statement.
--- usage: bioxen bench/lrs/throughput.lua N CHUNK   (LRS from BIOXEN_LRS_*)
+-- usage: bioxen bench/lrs/throughput.lua N CHUNK [BATCH]   (LRS from BIOXEN_LRS_*)
 local lrs = bioxen.lrs
 local n, chunk = tonumber(arg[1] or 20000), tonumber(arg[2] or 1000)
+if arg[3] then lrs.configure{ batch_size = tonumber(arg[3]) } end
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bx_timespec; int clock_gettime(int, bx_timespec *); ]]
 local function now()
@@ -25,5 +26,5 @@ end
 local t1 = now()
 lrs.flush()
 local t2 = now()
-print(("%d statements: spooled in %.3f s (%.0f/s), delivered in %.3f s: %.0f statements/s sustained")
-  :format(n, t1 - t0, n / (t1 - t0), t2 - t0, n / (t2 - t0)))
+print(("batch %d, %d statements: spooled in %.3f s (%.0f/s), delivered in %.3f s: %.0f statements/s sustained")
+  :format(lrs.settings().batch_size, n, t1 - t0, n / (t1 - t0), t2 - t0, n / (t2 - t0)))
