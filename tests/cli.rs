@@ -16,7 +16,10 @@ fn e_runs_code_in_order_and_may_repeat() {
 #[test]
 fn script_gets_arg_table_and_varargs_as_lua_sets_them() {
     let home = Home::new();
-    let script = home.write("s.lua", "print(arg[0], arg[1], arg[2], #arg, ...)\nprint(arg[-1], arg[-2] ~= nil)");
+    let script = home.write(
+        "s.lua",
+        "print(arg[0], arg[1], arg[2], #arg, ...)\nprint(arg[-1], arg[-2] ~= nil)",
+    );
     let s = script.to_str().unwrap();
     let o = home.run(&["-e", "", s, "a", "b"], None);
     let out = stdout(&o);
@@ -40,21 +43,36 @@ fn arg_negative_indices_hold_the_interpreter_and_its_options() {
 #[test]
 fn shebang_line_is_skipped_and_line_numbers_stay_right() {
     let home = Home::new();
-    let script = home.write("job.lua", "#!/usr/bin/env bioxen\nprint('ran')\nerror('on line 3')\n");
+    let script = home.write(
+        "job.lua",
+        "#!/usr/bin/env bioxen\nprint('ran')\nerror('on line 3')\n",
+    );
     let o = home.run(&[script.to_str().unwrap()], None);
     assert_eq!(stdout(&o), "ran\n");
-    assert!(stderr(&o).contains("job.lua:3: on line 3"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("job.lua:3: on line 3"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn executable_script_with_env_shebang_runs() {
     use std::os::unix::fs::PermissionsExt;
     let home = Home::new();
-    let script = home.write("job.lua", "#!/usr/bin/env bioxen\nprint('hello from', arg[1])\n");
+    let script = home.write(
+        "job.lua",
+        "#!/usr/bin/env bioxen\nprint('hello from', arg[1])\n",
+    );
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
     let bin_dir = std::path::Path::new(common::exe()).parent().unwrap();
     let path = format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap());
-    let o = std::process::Command::new(&script).arg("x").env("PATH", path).env("BIOXEN_HOME", home.path()).output().unwrap();
+    let o = std::process::Command::new(&script)
+        .arg("x")
+        .env("PATH", path)
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
     assert_eq!(stdout(&o), "hello from\tx\n");
 }
 
@@ -68,22 +86,38 @@ fn stdin_runs_as_a_script_when_not_a_terminal() {
 #[test]
 fn uncaught_error_prints_message_with_line_and_traceback_and_exits_1() {
     let home = Home::new();
-    let script = home.write("bad.lua", "local function f()\n  error('broken')\nend\nf()\n");
+    let script = home.write(
+        "bad.lua",
+        "local function f()\n  error('broken')\nend\nf()\n",
+    );
     let o = home.run(&[script.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
     assert!(err.starts_with("bioxen: "), "{err}");
     assert!(err.contains("bad.lua:2: broken"), "{err}");
-    assert!(err.contains("stack traceback:") && err.contains("in function 'f'"), "{err}");
-    assert!(!err.contains("[bioxen]"), "wrapper frames leak into the traceback: {err}");
+    assert!(
+        err.contains("stack traceback:") && err.contains("in function 'f'"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("[bioxen]"),
+        "wrapper frames leak into the traceback: {err}"
+    );
 }
 
 #[test]
 fn error_values_report_kind_message_and_location() {
     let home = Home::new();
-    let o = home.run(&["-e", "error(bioxen.error('Timeout', 'took too long'))"], None);
+    let o = home.run(
+        &["-e", "error(bioxen.error('Timeout', 'took too long'))"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).starts_with("bioxen: (command line):1: Timeout: took too long"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).starts_with("bioxen: (command line):1: Timeout: took too long"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -119,14 +153,21 @@ fn unknown_option_is_refused_with_help_pointer() {
     let home = Home::new();
     let o = home.run(&["-Z"], None);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("unrecognized option '-Z'"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unrecognized option '-Z'"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
 fn version_names_bioxen_and_luajit() {
     let home = Home::new();
     let out = stdout(&home.run(&["-v"], None));
-    assert!(out.starts_with("bioxen ") && out.contains("LuaJIT 2.1"), "{out}");
+    assert!(
+        out.starts_with("bioxen ") && out.contains("LuaJIT 2.1"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -141,9 +182,15 @@ fn help_lists_options_commands_and_libraries() {
 #[test]
 fn l_requires_a_module_and_sets_the_global() {
     let home = Home::new();
-    home.write("mods/greet.lua", "return { hi = function() return 'hi' end }");
+    home.write(
+        "mods/greet.lua",
+        "return { hi = function() return 'hi' end }",
+    );
     let mut c = home.cmd(&["-l", "greet", "-e", "print(greet.hi())"]);
-    c.env("LUA_PATH", format!("{}/mods/?.lua;;", home.path().display()));
+    c.env(
+        "LUA_PATH",
+        format!("{}/mods/?.lua;;", home.path().display()),
+    );
     let o = common::run_with_stdin(c, None);
     assert_eq!(stdout(&o), "hi\n", "{}", stderr(&o));
 }
@@ -151,9 +198,18 @@ fn l_requires_a_module_and_sets_the_global() {
 #[test]
 fn j_controls_the_jit() {
     let home = Home::new();
-    assert_eq!(stdout(&home.run(&["-joff", "-e", "print((jit.status()))"], None)), "false\n");
-    assert_eq!(stdout(&home.run(&["-joff", "-jon", "-e", "print((jit.status()))"], None)), "true\n");
-    assert_eq!(stdout(&home.run(&["-e", "print((jit.status()))"], None)), "true\n");
+    assert_eq!(
+        stdout(&home.run(&["-joff", "-e", "print((jit.status()))"], None)),
+        "false\n"
+    );
+    assert_eq!(
+        stdout(&home.run(&["-joff", "-jon", "-e", "print((jit.status()))"], None)),
+        "true\n"
+    );
+    assert_eq!(
+        stdout(&home.run(&["-e", "print((jit.status()))"], None)),
+        "true\n"
+    );
 }
 
 #[test]
@@ -162,11 +218,22 @@ fn require_searches_the_script_folder_first_then_lua_path() {
     home.write("proj/util.lua", "return 'from script folder'");
     home.write("other/util.lua", "return 'from LUA_PATH'");
     home.write("other/only.lua", "return 'only on LUA_PATH'");
-    let script = home.write("proj/main.lua", "print(require('util')) print(require('only'))");
+    let script = home.write(
+        "proj/main.lua",
+        "print(require('util')) print(require('only'))",
+    );
     let mut c = home.cmd(&[script.to_str().unwrap()]);
-    c.env("LUA_PATH", format!("{}/other/?.lua;;", home.path().display()));
+    c.env(
+        "LUA_PATH",
+        format!("{}/other/?.lua;;", home.path().display()),
+    );
     let o = common::run_with_stdin(c, None);
-    assert_eq!(stdout(&o), "from script folder\nonly on LUA_PATH\n", "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "from script folder\nonly on LUA_PATH\n",
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -176,7 +243,12 @@ fn a_file_named_like_a_command_is_a_script() {
     let mut c = home.cmd(&["test"]);
     c.current_dir(home.path());
     let o = common::run_with_stdin(c, None);
-    assert_eq!(stdout(&o), "the script, not the command\n", "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o),
+        "the script, not the command\n",
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]
@@ -189,7 +261,10 @@ fn libraries_load_lazily_and_by_require() {
 #[test]
 fn stdlib_override_reads_lua_from_a_folder() {
     let home = Home::new();
-    home.write("stdlib/bioxen/hello.lua", "return { msg = 'from override' }");
+    home.write(
+        "stdlib/bioxen/hello.lua",
+        "return { msg = 'from override' }",
+    );
     let mut c = home.cmd(&["-e", "print(bioxen.hello.msg)"]);
     c.env("BIOXEN_STDLIB", home.path().join("stdlib"));
     let o = common::run_with_stdin(c, None);
@@ -199,7 +274,10 @@ fn stdlib_override_reads_lua_from_a_folder() {
 #[test]
 fn bioxen_home_holds_every_folder() {
     let home = Home::new();
-    let out = common::lua_ok(&home, "local d = bioxen.env.dirs() print(d.config, d.data, d.cache)");
+    let out = common::lua_ok(
+        &home,
+        "local d = bioxen.env.dirs() print(d.config, d.data, d.cache)",
+    );
     let h = home.path().display();
     assert_eq!(out, format!("{h}/config\t{h}/data\t{h}/cache\n"));
 }
@@ -207,7 +285,10 @@ fn bioxen_home_holds_every_folder() {
 #[test]
 fn spawned_task_errors_are_reported_not_lost() {
     let home = Home::new();
-    let o = home.run(&["-e", "bioxen.task.spawn(function() error('lost?') end)"], None);
+    let o = home.run(
+        &["-e", "bioxen.task.spawn(function() error('lost?') end)"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("lost?"), "{}", stderr(&o));
 }
@@ -215,14 +296,25 @@ fn spawned_task_errors_are_reported_not_lost() {
 #[test]
 fn process_waits_for_spawned_tasks() {
     let home = Home::new();
-    let out = common::lua_ok(&home, "bioxen.task.spawn(function() bioxen.task.sleep(0.05) print('late') end) print('main done')");
+    let out = common::lua_ok(
+        &home,
+        "bioxen.task.spawn(function() bioxen.task.sleep(0.05) print('late') end) print('main done')",
+    );
     assert_eq!(out, "main done\nlate\n");
 }
 
 #[test]
 fn logs_go_to_stderr_never_stdout() {
     let home = Home::new();
-    let o = home.run(&["--log", "info", "-e", "bioxen.log.info('hello log', {n = 1}) print('out')"], None);
+    let o = home.run(
+        &[
+            "--log",
+            "info",
+            "-e",
+            "bioxen.log.info('hello log', {n = 1}) print('out')",
+        ],
+        None,
+    );
     assert_eq!(stdout(&o), "out\n");
     assert!(stderr(&o).contains("hello log n=1"), "{}", stderr(&o));
     let quiet = home.run(&["-e", "bioxen.log.info('hidden')"], None);
@@ -232,7 +324,9 @@ fn logs_go_to_stderr_never_stdout() {
 fn interrupt_after_start(code: &str) -> (std::process::Output, Duration) {
     let home = Home::new();
     let mut c = home.cmd(&["-e", code]);
-    c.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     let child = c.spawn().unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let start = Instant::now();
@@ -245,7 +339,11 @@ fn interrupt_after_start(code: &str) -> (std::process::Output, Duration) {
 fn ctrl_c_stops_a_jit_compiled_loop_with_traceback_and_130() {
     let (o, took) = interrupt_after_start("local n = 0 while true do n = n + 1 end");
     assert_eq!(o.status.code(), Some(130), "{}", stderr(&o));
-    assert!(stderr(&o).contains("interrupted") && stderr(&o).contains("stack traceback"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("interrupted") && stderr(&o).contains("stack traceback"),
+        "{}",
+        stderr(&o)
+    );
     assert!(took < Duration::from_secs(2));
 }
 
@@ -266,8 +364,12 @@ fn ctrl_c_while_waiting_exits_130() {
 #[test]
 fn c_modules_for_lua51_load_with_require() {
     let home = Home::new();
-    let mut c = home.cmd(&["-e", "print(require('cjson').encode{1,2}) print(type(require('socket').gettime()))"]);
-    c.env("LUA_CPATH", "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;").env("LUA_PATH", "/usr/share/lua/5.1/?.lua;;");
+    let mut c = home.cmd(&[
+        "-e",
+        "print(require('cjson').encode{1,2}) print(type(require('socket').gettime()))",
+    ]);
+    c.env("LUA_CPATH", "/usr/lib/x86_64-linux-gnu/lua/5.1/?.so;;")
+        .env("LUA_PATH", "/usr/share/lua/5.1/?.lua;;");
     let o = common::run_with_stdin(c, None);
     assert_eq!(stdout(&o), "[1,2]\nnumber\n", "{}", stderr(&o));
 }
