@@ -18,7 +18,8 @@ read -r fb fl < <(median "$out/fib.json")
 hyperfine -N -w 1 -r 5 --export-json "$out/nbody.json" "$B bench/runtime/nbody.lua 5000000" "luajit bench/runtime/nbody.lua 5000000" >/dev/null
 read -r nb nl < <(median "$out/nbody.json")
 
-peak_kib() { python3 -c "import resource,subprocess,sys; subprocess.run(sys.argv[1:],check=True); print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)" "$@"; }
+# GNU time reports the child's own peak RSS (a fork from Python would count Python's pages).
+peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 mb=$(peak_kib "$B" -e '')
 ml=$(peak_kib luajit -e '')
 
