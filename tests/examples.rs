@@ -15,7 +15,10 @@ fn run_example(name: &str, args: &[&str]) -> String {
 fn hello_greets_and_shows_an_error_kind() {
     let out = run_example("hello.lua", &["lab"]);
     assert!(out.starts_with("Hello, lab!\nLuaJIT 2.1"), "{out}");
-    assert!(out.contains("false\tJson\tinvalid JSON at line 1 column 2"), "{out}");
+    assert!(
+        out.contains("false\tJson\tinvalid JSON at line 1 column 2"),
+        "{out}"
+    );
 }
 
 #[test]
@@ -26,5 +29,9 @@ fn tasks_run_concurrently_and_report_failures() {
     assert!(out.contains("false\tAnalysis\tbad input file"), "{out}");
     assert!(out.contains("slow task:\tcancelled"), "{out}");
     // Five sleeps of 0.1..0.5 s overlap: about 0.5 s in all, not 1.5 s.
-    assert!(start.elapsed() < std::time::Duration::from_millis(1200), "{:?}", start.elapsed());
+    assert!(
+        start.elapsed() < std::time::Duration::from_millis(1200),
+        "{:?}",
+        start.elapsed()
+    );
 }

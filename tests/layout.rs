@@ -15,8 +15,14 @@ fn every_library_has_an_api_page_and_type_definitions() {
     assert!(libs.len() >= 4, "{help}");
     let root = env!("CARGO_MANIFEST_DIR");
     for lib in libs {
-        for path in [format!("{root}/docs/api/{lib}.md"), format!("{root}/lua/types/{lib}.lua")] {
-            assert!(std::path::Path::new(&path).exists(), "library {lib} lacks {path}");
+        for path in [
+            format!("{root}/docs/api/{lib}.md"),
+            format!("{root}/lua/types/{lib}.lua"),
+        ] {
+            assert!(
+                std::path::Path::new(&path).exists(),
+                "library {lib} lacks {path}"
+            );
         }
     }
 }
