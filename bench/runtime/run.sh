@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runtime benchmarks, bioxen beside the luajit binary in one run:
-# start-up (median of >= 100 runs), fib(32) and n-body, peak memory of `-e ''`.
+# start-up (median of >= 100 runs), fib(32) and n-body, peak memory of `-e ''`,
+# and callgrind instruction counts of the compute benchmarks (noise-free).
 # Usage: bash bench/runtime/run.sh   (builds the release binary first)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -28,4 +29,13 @@ printf '%-28s %10.2fms %10.2fms %8s\n' "start-up -e '' (median)" "$(python3 -c "
 printf '%-28s %11.3fs %11.3fs %8s\n' "fib(32) (median)" "$fb" "$fl" "$(ratio "$fb" "$fl")"
 printf '%-28s %11.3fs %11.3fs %8s\n' "n-body 5e6 steps (median)" "$nb" "$nl" "$(ratio "$nb" "$nl")"
 printf '%-28s %10sKiB %10sKiB %8s\n' "peak RSS of -e ''" "$mb" "$ml" "$(ratio "$mb" "$ml")"
+# Instruction counts are repeatable whatever else the machine is doing.
+if command -v valgrind >/dev/null; then
+  instr() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
+  for s in "fib.lua 30" "nbody.lua 300000"; do
+    set -- $s
+    ib=$(instr "$B" "bench/runtime/$1" "$2"); il=$(instr luajit "bench/runtime/$1" "$2")
+    printf '%-28s %12s %12s %8s\n' "instructions: $1 $2" "$ib" "$il" "$(ratio "$ib" "$il")"
+  done
+fi
 rm -rf "$out"
