@@ -6,10 +6,14 @@ use std::process::{Child, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+/// Output lines: when each came, whether from stderr, the text.
+type Line = (Instant, bool, String);
+type Lines = Arc<(Mutex<Vec<Line>>, Condvar)>;
+
 /// A running bioxen whose stdout and stderr lines are collected as they come.
 struct Running {
     child: Child,
-    lines: Arc<(Mutex<Vec<(Instant, bool, String)>>, Condvar)>,
+    lines: Lines,
 }
 
 impl Running {
@@ -18,7 +22,7 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("spawn bioxen");
-        let lines: Arc<(Mutex<Vec<(Instant, bool, String)>>, Condvar)> = Arc::default();
+        let lines: Lines = Arc::default();
         let out = child.stdout.take().unwrap();
         let err = child.stderr.take().unwrap();
         for (is_err, pipe) in [
@@ -61,12 +65,12 @@ impl Running {
         }
     }
 
-    fn all(&self) -> Vec<(Instant, bool, String)> {
+    fn all(&self) -> Vec<Line> {
         self.lines.0.lock().unwrap().clone()
     }
 }
 
-fn dump(lines: &[(Instant, bool, String)]) -> String {
+fn dump(lines: &[Line]) -> String {
     lines
         .iter()
         .map(|(_, e, l)| format!("{}{l}\n", if *e { "err| " } else { "out| " }))
