@@ -185,6 +185,13 @@ fn ctrl_c_stops_a_runaway_jit_loop_and_keeps_the_session() {
     r.expect("interrupted");
     r.expect("\n> ");
     assert_eq!(r.eval("kept"), "\"still here\"");
+    // pcall cannot swallow the interrupt
+    r.line("while true do pcall(function() while true do end end) end");
+    std::thread::sleep(Duration::from_millis(200));
+    r.ctrl_c();
+    r.expect("interrupted");
+    r.expect("\n> ");
+    assert_eq!(r.eval("kept"), "\"still here\"");
     // a wait on the event loop stops too
     r.line("bioxen.task.sleep(60)");
     std::thread::sleep(Duration::from_millis(100));
