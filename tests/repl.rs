@@ -174,9 +174,15 @@ fn ctrl_c_stops_a_runaway_jit_loop_and_keeps_the_session() {
     // let the loop run long enough to be compiled
     std::thread::sleep(Duration::from_millis(300));
     r.ctrl_c();
-    r.expect("interrupted");
-    r.expect("\n> ");
+    r.expect("interrupted\nstack traceback:\n\tstdin:1: in main chunk\n> ");
     assert_eq!(r.eval("kept, n > 1000"), "\"still here\"\ttrue");
+    // the traceback shows where the loop was
+    r.eval("function spin() while true do end end");
+    r.line("spin()");
+    std::thread::sleep(Duration::from_millis(200));
+    r.ctrl_c();
+    r.expect("in function 'spin'");
+    r.expect("\n> ");
     // the same again with an empty loop, pressing Ctrl-C twice
     r.line("while true do end");
     std::thread::sleep(Duration::from_millis(200));

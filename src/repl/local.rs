@@ -45,6 +45,7 @@ impl<'a> LocalEvaluator<'a> {
         if let Some(i) = &self.interrupter {
             i.clear();
         }
+        let _ = self.session.raw_set("last_error", Value::Nil);
         let result = self
             .session
             .get::<Function>(method)
@@ -56,7 +57,11 @@ impl<'a> LocalEvaluator<'a> {
         unsafe { libc::fflush(std::ptr::null_mut()) };
         match result {
             Ok(values) => reply_of(values),
-            Err(e) => Reply::Error(report::format_error(&e)),
+            // The error the session's handler saw (with the input's traceback), else mlua's.
+            Err(e) => match self.session.raw_get::<Option<String>>("last_error") {
+                Ok(Some(text)) => Reply::Error(text),
+                _ => Reply::Error(report::format_error(&e)),
+            },
         }
     }
 }
