@@ -25,4 +25,20 @@ function hotreload.poll() end
 ---@return string[]
 function hotreload.watched() end
 
+-- Shortcuts on the global `bioxen` table.
+---@class bioxen
+---@field hotreload bioxen.hotreload
+bioxen = bioxen or {}
+
+--- Shortcut to bioxen.hotreload.reload.
+---@param name string
+---@return boolean ok
+---@return any? err
+function bioxen.reload(name) end
+
+--- Shortcut to bioxen.hotreload.watch.
+---@param name string
+---@return any module
+function bioxen.watch(name) end
+
 return hotreload
