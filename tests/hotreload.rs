@@ -235,14 +235,16 @@ fn watch_reruns_once_per_burst_of_saves() {
         "proj/main.lua",
         "print('run ' .. require('helper').value)\nio.stdout:flush()\nbioxen.task.sleep(60)\n",
     );
-    let mut cmd = home.cmd(&["--watch", "main.lua"]);
+    let mut cmd = home.cmd(&["--log", "bioxen::repl::watch=debug", "--watch", "main.lua"]);
     cmd.current_dir(home.path().join("proj"));
     let run = Running::spawn(cmd);
     run.wait_for("first run", Duration::from_secs(10), |e, l| {
         !e && l == "run 1"
     });
-    // the first run reported helper.lua; give the watcher a moment to add it
-    std::thread::sleep(Duration::from_millis(300));
+    // the first run reported helper.lua, and the watcher says when it watches it
+    run.wait_for("helper.lua watched", Duration::from_secs(5), |e, l| {
+        e && l.contains("watching") && l.ends_with("helper.lua")
+    });
     for v in 2..=4 {
         std::fs::write(&helper, format!("return {{ value = {v} }}\n")).unwrap();
         std::thread::sleep(Duration::from_millis(30));

@@ -259,6 +259,11 @@ fn dot_commands() {
     assert!(r.eval(".clear").contains("cleared"));
     assert_eq!(r.eval("gone, shared"), "nil\t\"from file\"");
     assert!(r.eval(".nope").contains("unknown command .nope"));
+    // .clear also drops an unfinished chunk
+    r.line("function unfinished()");
+    r.expect(">> ");
+    assert!(r.eval(".clear").contains("cleared"));
+    assert_eq!(r.eval("unfinished"), "nil");
     assert_eq!(r.eval(".5 + 1"), "1.5");
     r.line(".exit");
     let status = r

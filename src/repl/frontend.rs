@@ -155,6 +155,10 @@ pub fn run<E: Evaluator>(evaluator: E, banner: &str) -> rustyline::Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
+        } else if line.trim() == ".clear" {
+            buffer.clear();
+            show(evaluator.borrow_mut().reset());
+            continue;
         } else {
             buffer.push('\n');
         }

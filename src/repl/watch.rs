@@ -148,6 +148,7 @@ fn add_required(watcher: &mut FileWatcher, watched: &mut HashSet<PathBuf>, repor
             && !watched.contains(&abs)
             && let Ok(abs) = watcher.add(Path::new(line))
         {
+            tracing::debug!("watching {}", abs.display());
             watched.insert(abs);
         }
     }
