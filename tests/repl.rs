@@ -365,3 +365,22 @@ fn history_is_kept_across_runs_without_duplicates_and_limited() {
     assert!(entries <= 1000, "{entries} entries kept");
     assert!(text.contains("last = true"));
 }
+
+#[test]
+fn code_stuck_in_c_ends_with_a_ctrl_c_after_the_grace() {
+    let home = Home::new();
+    let mut r = repl(&home, &[]);
+    // io.read blocks in C on the terminal: the hook cannot stop it
+    r.line("io.read()");
+    r.expect("io.read()\n");
+    r.ctrl_c();
+    r.ctrl_c(); // a quick second Ctrl-C is ignored
+    assert!(
+        r.wait_exit(Duration::from_millis(500)).is_none(),
+        "exited on a quick second Ctrl-C"
+    );
+    std::thread::sleep(Duration::from_millis(1600));
+    r.ctrl_c(); // 2 s after the first: the escape hatch
+    let status = r.wait_exit(Duration::from_secs(5)).expect("exit");
+    assert_eq!(status.code(), Some(130));
+}
