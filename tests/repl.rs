@@ -237,6 +237,12 @@ fn errors_print_a_short_traceback_and_the_repl_goes_on() {
     }
     let kind = r.eval("error(bioxen.error('Timeout', 'too slow'))");
     assert!(kind.starts_with("stdin:1: Timeout: too slow"), "{kind}");
+    // an error value raised inside a bioxen library names the user's line
+    let lib = r.eval("bioxen.pretty.format(1, { colour = true })");
+    assert!(
+        lib.starts_with("stdin:1: Argument: unknown pretty option 'colour'"),
+        "{lib}"
+    );
     let syntax = r.eval("x = = 1");
     assert!(syntax.contains("unexpected symbol near '='"), "{syntax}");
     assert_eq!(r.eval("'still going'"), "\"still going\"");

@@ -245,14 +245,22 @@ function Session:handler()
   return function(e)
     local msg = tostring(e)
     if type(e) ~= "string" then
+      -- error values carry no position: name the innermost line of the
+      -- user's code (not of the bioxen library that raised it)
+      local where
       for level = 2, 40 do
         local info = debug.getinfo(level, "Sl")
         if not info then break end
         if info.currentline and info.currentline > 0 and info.what ~= "C" then
-          msg = info.short_src .. ":" .. info.currentline .. ": " .. msg
-          break
+          local here = info.short_src .. ":" .. info.currentline .. ": "
+          where = where or here
+          if not info.short_src:match("^stdlib/") then
+            where = here
+            break
+          end
         end
       end
+      msg = (where or "") .. msg
     end
     local text = short_traceback(msg, chunkname)
     session.last_error = text
