@@ -292,3 +292,19 @@ fn watch_needs_a_script() {
         common::stderr(&o)
     );
 }
+
+#[test]
+fn watch_keeps_going_after_a_failing_run() {
+    let home = Home::new();
+    let script = home.write("w/s.lua", "error('first fails')\n");
+    let mut cmd = home.cmd(&["--watch", "s.lua"]);
+    cmd.current_dir(home.path().join("w"));
+    let run = Running::spawn(cmd);
+    run.wait_for("the error", Duration::from_secs(10), |e, l| {
+        e && l.contains("s.lua:1: first fails")
+    });
+    std::fs::write(&script, "print('fixed')\n").unwrap();
+    run.wait_for("the fixed run", Duration::from_secs(5), |e, l| {
+        !e && l == "fixed"
+    });
+}
