@@ -24,7 +24,8 @@ impl<'a> LocalEvaluator<'a> {
         libraries.sort();
         libraries.dedup();
         let opts = lua.create_table()?;
-        opts.set("color", std::io::stdout().is_terminal())?;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        opts.set("color", std::io::stdout().is_terminal() && !no_color)?;
         opts.set("libraries", libraries)?;
         let session: Table = lua
             .load("return require('bioxen.repl').session(...)")
