@@ -390,3 +390,14 @@ fn code_stuck_in_c_ends_with_a_ctrl_c_after_the_grace() {
     let status = r.wait_exit(Duration::from_secs(5)).expect("exit");
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn no_colours_on_a_terminal_with_no_color_set() {
+    let home = Home::new();
+    let mut cmd = home.cmd(&[]);
+    cmd.env("NO_COLOR", "1");
+    let mut r = Pty::spawn(cmd);
+    r.expect("> ");
+    assert_eq!(r.eval("'plain'"), "\"plain\"");
+    assert!(!r.raw().contains("\x1b[32m"), "{:?}", r.raw());
+}
