@@ -361,6 +361,18 @@ fn history_is_kept_across_runs_without_duplicates_and_limited() {
     r.ctrl_d();
     r.wait_exit(Duration::from_secs(5)).expect("exit");
 
+    // two sessions side by side both keep their entries
+    let mut a = repl(&home, &[]);
+    let mut b = repl(&home, &[]);
+    a.eval("from_a = 1");
+    b.eval("from_b = 2");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(
+        text.contains("from_a = 1") && text.contains("from_b = 2"),
+        "{text}"
+    );
+    drop((a, b));
+
     // the file never grows beyond the limit
     let many: String = (0..1500).map(|i| format!("v{i} = {i}\n")).collect();
     std::fs::write(&file, many).unwrap();
