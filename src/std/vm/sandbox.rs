@@ -480,16 +480,17 @@ impl Child {
     pub fn exec(&self, code: &[u8], arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>) -> ExecResult {
         let start = Instant::now();
         self.begin();
-        let f = self
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = self
             .lua
             .load(code)
             .set_name(format!("={}", self.opts.id))
             .set_mode(ChunkMode::Text)
-            .into_function();
-        let outcome = match f {
-            Err(e) => Err(e),
-            Ok(f) => self.run(f, MultiValue::new(), arm),
-        };
+            .into_function()
+            .and_then(|f| f.call::<MultiValue>(()));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
     }
 
@@ -518,11 +519,15 @@ impl Child {
             }
             Err(e) => return self.finish(Err(e), start),
         };
-        let args: LuaResult<MultiValue> = args.iter().map(|v| v.to_lua(&self.lua)).collect();
-        let outcome = match args {
-            Ok(args) => self.run(f, args, arm),
-            Err(e) => Err(e),
-        };
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = args
+            .iter()
+            .map(|v| v.to_lua(&self.lua))
+            .collect::<LuaResult<MultiValue>>()
+            .and_then(|args| f.call::<MultiValue>(args));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
     }
 
@@ -534,16 +539,23 @@ impl Child {
         out.truncated = false;
     }
 
-    fn run(
-        &self,
-        f: Function,
-        args: MultiValue,
-        arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>,
-    ) -> LuaResult<MultiValue> {
-        let guard = arm(super::watchdog::secs(self.opts.timeout));
-        let r = f.call::<MultiValue>(args);
-        drop(guard);
-        r
+    /// LuaJIT does not collect garbage when an allocation fails, so a state
+    /// that ran into its memory limit would stay full of garbage and fail every
+    /// later exec: collect when near the limit (under the exec's deadline, as a
+    /// trusted VM's finalizers may run).
+    fn reclaim_if_full(&self) {
+        let limit = self.opts.memory_limit;
+        if limit > 0 && self.lua.used_memory() > limit / 4 * 3 {
+            let _ = self.lua.gc_collect();
+        }
+    }
+
+    fn reclaim_after(&self, outcome: &LuaResult<MultiValue>) {
+        if let Err(e) = outcome
+            && kind_of(e) == "MemoryLimit"
+        {
+            let _ = self.lua.gc_collect();
+        }
     }
 
     fn finish(&self, outcome: LuaResult<MultiValue>, start: Instant) -> ExecResult {
