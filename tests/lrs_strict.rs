@@ -282,3 +282,89 @@ fn flush_fails_with_a_timeout_while_the_lrs_is_down_and_keeps_everything() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(lrs.stats()["statements"], 3);
 }
+
+#[test]
+fn vm_operations_are_recorded_automatically_under_one_registration() {
+    use sha2::Digest;
+    let lrs = Peer::strict();
+    let home = Home::new();
+    let out = lua_ok(
+        &home,
+        &lrs,
+        r#"local v = bioxen.vm.create{ id = "align-1" }
+        v:exec("print('hello') return 42")
+        v:exec("error('bad input')")
+        v:close()
+        bioxen.lrs.flush(10)
+        print(bioxen.lrs.registration())"#,
+    );
+    let registration = out.trim().to_string();
+    let stats = lrs.stats();
+    let ids = stats["ids"].as_array().unwrap();
+    assert_eq!(ids.len(), 4, "{stats}");
+    let get = |id: &serde_json::Value| -> serde_json::Value {
+        let (status, body) = lrs.get(&format!(
+            "/xAPI/statements?statementId={}",
+            id.as_str().unwrap()
+        ));
+        assert_eq!(status, 200);
+        serde_json::from_str(&body).unwrap()
+    };
+    let all: Vec<serde_json::Value> = ids.iter().map(get).collect();
+    let verbs: Vec<&str> = all
+        .iter()
+        .map(|s| s["verb"]["id"].as_str().unwrap())
+        .collect();
+    let adl = "http://adlnet.gov/expapi/verbs/";
+    assert_eq!(
+        verbs,
+        [
+            format!("{adl}launched"),
+            format!("{adl}completed"),
+            format!("{adl}failed"),
+            format!("{adl}terminated")
+        ]
+    );
+    let ext = |s: &serde_json::Value, name: &str| {
+        s["result"]["extensions"][format!("https://bioxen.dev/xapi/extensions/{name}")].clone()
+    };
+    let code_hash: String = sha2::Sha256::digest(b"print('hello') return 42")
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(ext(&all[1], "code-sha256"), code_hash.as_str());
+    assert_eq!(ext(&all[1], "output-bytes"), 6); // "hello\n"
+    assert_eq!(all[1]["result"]["success"], true);
+    assert!(
+        all[1]["result"]["duration"]
+            .as_str()
+            .unwrap()
+            .starts_with("PT")
+    );
+    assert_eq!(all[2]["result"]["success"], false);
+    assert_eq!(ext(&all[2], "failure-kind"), "Runtime");
+    assert_eq!(
+        all[1]["context"]["contextActivities"]["parent"][0]["id"],
+        "https://bioxen.dev/xapi/activities/vm/align-1"
+    );
+    for s in &all {
+        assert_eq!(s["context"]["registration"], registration.as_str(), "{s}");
+    }
+
+    // Switched off: in the script, and by the config file.
+    let out = lua_ok(
+        &home,
+        &lrs,
+        r#"bioxen.lrs.record(false)
+        local v = bioxen.vm.create() v:exec("return 1") v:close()
+        bioxen.lrs.flush(10) print(bioxen.lrs.status().recording)"#,
+    );
+    assert_eq!(out.trim(), "false");
+    home.write("config/config.json", r#"{"lrs": {"record": false}}"#);
+    lua_ok(
+        &home,
+        &lrs,
+        r#"local v = bioxen.vm.create() v:exec("return 1") v:close() bioxen.lrs.flush(10)"#,
+    );
+    assert_eq!(lrs.stats()["statements"], 4);
+}

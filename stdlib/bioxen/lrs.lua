@@ -454,6 +454,14 @@ lrs.settings = native.settings
 lrs.default_actor = native.default_actor
 lrs._bench_record = native._bench_record -- internal: benchmarks the automatic-records hook
 
+--- Automatic records for Lua halves of other libraries (docs/api/lrs.md). Each is
+--- a no-op costing one native call when recording is off.
+lrs.hook = {
+  vm_created = native.hook_vm_created,         -- (vm_id, backend)
+  vm_closed = native.hook_vm_closed,           -- (vm_id, lifetime_seconds)
+  code_executed = native.hook_code_executed,   -- (vm_id, code, result{ok, duration, stdout, stderr, kind})
+}
+
 --- The last `n` statements still waiting in the spool, oldest first.
 function lrs.pending(n)
   local out = {}

@@ -21,6 +21,13 @@ local OPTIONS = {
   restart = "boolean", pool = "boolean",
 }
 
+-- Automatic learning records (bioxen.lrs, docs/lrs.md): no-ops unless an LRS is configured.
+local records
+local function lrs_hook()
+  records = records or require("bioxen.lrs").hook
+  return records
+end
+
 local live = setmetatable({}, { __mode = "v" })   -- id -> VM, for ids and vm.list
 local counter = 0
 
@@ -77,6 +84,8 @@ function vm.create(opts)
   local handle = backend.create(opts)
   local v = setmetatable({ id = opts.id, backend = name, sandbox = opts.sandbox or "strict", _h = handle }, VM)
   live[opts.id] = v
+  v._created = native.now()
+  lrs_hook().vm_created(v.id, name)
   return v
 end
 
@@ -89,7 +98,9 @@ end
 --- Runs code; returns { ok, values, n, stdout, stderr, kind, error, duration, truncated }.
 function VM:exec(code)
   check_code(code)
-  return self._h:exec(code)
+  local r = self._h:exec(code)
+  lrs_hook().code_executed(self.id, code, r)
+  return r
 end
 
 --- Runs code without waiting; the job's wait() yields under bioxen.task.
@@ -140,6 +151,7 @@ end
 
 --- Closes the VM; idempotent. Also happens on garbage collection and at exit.
 function VM:close()
+  if self._h:status() ~= "dead" then lrs_hook().vm_closed(self.id, native.now() - (self._created or 0)) end
   self._h:close()
   if live[self.id] == self then live[self.id] = nil end
 end

@@ -11,7 +11,7 @@ use crate::runtime::{
     paths,
 };
 use events::Event;
-use mlua::{Lua, LuaSerdeExt, Result as LuaResult, Table};
+use mlua::{Lua, LuaSerdeExt, Result as LuaResult, Table, Value};
 use sender::{Settings, Shared};
 use serde_json::{Value as Json, json};
 use spool::{Spool, Writer};
@@ -54,6 +54,36 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(events::enabled())
         })
         .function("default_actor", |lua, ()| lua.to_value(&default_actor()))
+        // Hooks for Lua halves of other libraries (bioxen.vm): cheap no-ops when off.
+        .function("hook_vm_created", |_, (vm, kind): (Value, Value)| {
+            if events::enabled() {
+                events::record(Event::VmCreated {
+                    vm: text(&vm),
+                    kind: text(&kind),
+                });
+            }
+            Ok(())
+        })
+        .function("hook_vm_closed", |_, (vm, lifetime): (Value, f64)| {
+            if events::enabled() {
+                events::record(Event::VmClosed {
+                    vm: text(&vm),
+                    lifetime: Duration::from_secs_f64(lifetime.max(0.0)),
+                });
+            }
+            Ok(())
+        })
+        .function(
+            "hook_code_executed",
+            |_, (vm, code, result): (Value, Value, Value)| {
+                if events::enabled()
+                    && let Value::Table(r) = result
+                {
+                    record_exec(&vm, &code, &r)?;
+                }
+                Ok(())
+            },
+        )
         .function("_bench_record", |_, (n, code): (u64, String)| {
             // Time of `n` automatic records of a code execution, in seconds.
             let start = Instant::now();
@@ -70,6 +100,44 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(start.elapsed().as_secs_f64())
         })
         .build()
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.to_string_lossy(),
+        Value::Nil => String::new(),
+        other => other.to_string().unwrap_or_default(),
+    }
+}
+
+/// Records a VM exec from its result table { ok, duration, stdout, stderr, kind }.
+fn record_exec(vm: &Value, code: &Value, r: &Table) -> LuaResult<()> {
+    let success = r.raw_get::<Option<bool>>("ok")?.unwrap_or(false);
+    let len = |k: &str| -> LuaResult<u64> {
+        Ok(match r.raw_get::<Value>(k)? {
+            Value::String(s) => s.as_bytes().len() as u64,
+            _ => 0,
+        })
+    };
+    let output_bytes = len("stdout")? + len("stderr")?;
+    let duration = r.raw_get::<Option<f64>>("duration")?.unwrap_or(0.0);
+    let failure = if success {
+        None
+    } else {
+        Some(
+            r.raw_get::<Option<String>>("kind")?
+                .unwrap_or_else(|| "Runtime".into()),
+        )
+    };
+    events::record(Event::CodeExecuted {
+        vm: text(vm),
+        code: text(code),
+        success,
+        duration: Duration::from_secs_f64(duration.max(0.0)),
+        output_bytes,
+        failure,
+    });
+    Ok(())
 }
 
 enum Msg {
