@@ -54,6 +54,10 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(events::enabled())
         })
         .function("default_actor", |lua, ()| lua.to_value(&default_actor()))
+        .function("_sync_recorder", |_, ()| {
+            sync_recorder(Duration::from_secs(60));
+            Ok(())
+        })
         // Hooks for Lua halves of other libraries (bioxen.vm): cheap no-ops when off.
         .function("hook_vm_created", |_, (vm, kind): (Value, Value)| {
             if events::enabled() {
@@ -140,16 +144,11 @@ fn record_exec(vm: &Value, code: &Value, r: &Table) -> LuaResult<()> {
     Ok(())
 }
 
-enum Msg {
-    Event(SystemTime, Event),
-    Sync(mpsc::SyncSender<()>),
-}
-
 struct Lrs {
     spool: Arc<Spool>,
     writer: Mutex<Writer>,
     shared: Arc<Shared>,
-    events: mpsc::Sender<Msg>,
+    events: Arc<Recorder>,
 }
 
 static LRS: OnceLock<Lrs> = OnceLock::new();
@@ -162,12 +161,13 @@ fn lrs() -> &'static Lrs {
         refresh_state(&settings);
         let has_endpoint = settings.endpoint.is_some();
         shared.state.lock().unwrap().settings = Arc::new(settings);
-        let (tx, rx) = mpsc::channel();
+        let recorder_state = Arc::new(Recorder::default());
+        let rx = recorder_state.clone();
         let l = Lrs {
             writer: Mutex::new(spool.writer()),
             spool: spool.clone(),
             shared: shared.clone(),
-            events: tx,
+            events: recorder_state,
         };
         std::thread::Builder::new()
             .name("bioxen-lrs-recorder".into())
@@ -193,15 +193,52 @@ fn refresh_state(s: &Settings) {
     events::STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
 }
 
-pub(crate) fn submit(at: SystemTime, event: Event) {
-    let _ = lrs().events.send(Msg::Event(at, event));
+/// Events waiting for the recorder thread. Producers push under an
+/// uncontended mutex and wake the recorder only when it is parked, so a burst of
+/// records costs no system call on the recording thread.
+#[derive(Default)]
+struct Recorder {
+    queue: Mutex<Queue>,
+    cond: std::sync::Condvar,
 }
 
-/// The recorder thread: builds statements for events and spools them in groups.
-fn recorder(rx: mpsc::Receiver<Msg>) {
-    while let Ok(first) = rx.recv() {
-        let mut lines = Vec::new();
-        let mut syncs = Vec::new();
+#[derive(Default)]
+struct Queue {
+    events: Vec<(SystemTime, Event)>,
+    syncs: Vec<mpsc::SyncSender<()>>,
+    parked: bool,
+}
+
+impl Recorder {
+    fn push(&self, f: impl FnOnce(&mut Queue)) {
+        let mut q = self.queue.lock().unwrap();
+        f(&mut q);
+        if q.parked {
+            q.parked = false;
+            drop(q);
+            self.cond.notify_one();
+        }
+    }
+}
+
+pub(crate) fn submit(at: SystemTime, event: Event) {
+    lrs().events.push(|q| q.events.push((at, event)));
+}
+
+/// The recorder thread: builds statements for events and spools them in groups
+/// (one sync per group), then waits 10 ms to let the next group gather.
+fn recorder(rec: Arc<Recorder>) {
+    let mut lines = Vec::new();
+    loop {
+        let (events, syncs) = {
+            let mut q = rec.queue.lock().unwrap();
+            while q.events.is_empty() && q.syncs.is_empty() {
+                q.parked = true;
+                q = rec.cond.wait(q).unwrap();
+            }
+            q.parked = false;
+            (std::mem::take(&mut q.events), std::mem::take(&mut q.syncs))
+        };
         let l = lrs();
         let actor = l
             .shared
@@ -211,20 +248,11 @@ fn recorder(rx: mpsc::Receiver<Msg>) {
             .settings
             .actor
             .clone()
-            .unwrap_or_else(default_actor);
-        let mut next = Some(first);
-        while let Some(msg) = next {
-            match msg {
-                Msg::Event(at, ev) => {
-                    lines.push(events::statement(&ev, &actor, at).to_string());
-                }
-                Msg::Sync(s) => syncs.push(s),
-            }
-            next = if lines.len() < 2000 {
-                rx.try_recv().ok()
-            } else {
-                None
-            };
+            .unwrap_or_else(default_actor)
+            .to_string();
+        lines.clear();
+        for (at, ev) in &events {
+            lines.push(events::statement_json(ev, &actor, *at));
         }
         if !lines.is_empty() {
             if let Err(e) = l.writer.lock().unwrap().append(&lines) {
@@ -235,6 +263,9 @@ fn recorder(rx: mpsc::Receiver<Msg>) {
         for s in syncs {
             let _ = s.send(());
         }
+        if !events.is_empty() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -242,9 +273,8 @@ fn recorder(rx: mpsc::Receiver<Msg>) {
 fn sync_recorder(timeout: Duration) {
     let Some(l) = LRS.get() else { return };
     let (tx, rx) = mpsc::sync_channel(1);
-    if l.events.send(Msg::Sync(tx)).is_ok() {
-        let _ = rx.recv_timeout(timeout);
-    }
+    l.events.push(|q| q.syncs.push(tx));
+    let _ = rx.recv_timeout(timeout);
 }
 
 fn user_name() -> String {
