@@ -368,3 +368,56 @@ fn vm_operations_are_recorded_automatically_under_one_registration() {
     );
     assert_eq!(lrs.stats()["statements"], 4);
 }
+
+#[test]
+fn settings_come_from_the_config_file_and_pending_statements_are_sent_at_exit() {
+    let lrs = Peer::strict();
+    let home = Home::new();
+    home.write(
+        "config/config.json",
+        &format!(
+            r#"{{"lrs": {{"endpoint": "{}", "auth": {{"user": "{}", "password": "{}"}},
+                "actor": {{"mbox": "mailto:ada@example.org", "name": "Ada"}}}}}}"#,
+            lrs.endpoint(),
+            peers::USER,
+            peers::PASSWORD
+        ),
+    );
+    // No flush: bioxen delivers what is pending when the script ends.
+    let out = common::lua_ok(
+        &home,
+        r#"local lrs = bioxen.lrs
+        lrs.send{ verb = "completed", object = "https://example.org/at-exit" }
+        local h = lrs.hook
+        h.package_installed("samtools", "1.19", "host", "sha256:abc")
+        h.session_attached("s1", "vm1")
+        h.guest_deployed("pool-a", "guest-7", "debian-12")
+        print(lrs.settings().endpoint ~= nil)"#,
+    );
+    assert_eq!(out.trim(), "true");
+    let stats = lrs.stats();
+    assert_eq!(stats["statements"], 4, "{stats}");
+    let (_, body) = lrs.get("/xAPI/statements?limit=10");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["statements"].as_array().unwrap();
+    assert!(
+        list.iter()
+            .all(|s| s["actor"]["mbox"] == "mailto:ada@example.org"),
+        "{body}"
+    );
+    let verbs: Vec<&str> = list
+        .iter()
+        .map(|s| s["verb"]["display"]["en-US"].as_str().unwrap())
+        .collect();
+    for v in ["completed", "installed", "attached", "deployed"] {
+        assert!(verbs.contains(&v), "{verbs:?}");
+    }
+    let pkg = list
+        .iter()
+        .find(|s| s["verb"]["display"]["en-US"] == "installed")
+        .unwrap();
+    assert_eq!(
+        pkg["context"]["extensions"]["https://bioxen.dev/xapi/extensions/package-hash"],
+        "sha256:abc"
+    );
+}

@@ -6,6 +6,20 @@
 ---@field verbs table<string, bioxen.lrs.Verb> ADL verbs (launched, initialized, completed, failed, terminated, attempted, voided, ...) and bioxen's (attached, detached, installed, removed, deployed, destroyed, recorded).
 bioxen.lrs = {}
 
+---Automatic records for the Lua halves of bioxen libraries; each is a no-op when
+---recording is off. See docs/api/lrs.md.
+---@class bioxen.lrs.Hook
+---@field vm_created fun(vm_id: string, backend: string)
+---@field vm_closed fun(vm_id: string, lifetime_seconds: number)
+---@field code_executed fun(vm_id: string, code: string, result: table)
+---@field session_attached fun(session: string, target: string)
+---@field session_detached fun(session: string, target: string)
+---@field package_installed fun(name: string, version: string, target: string, hash?: string)
+---@field package_removed fun(name: string, version: string, target: string)
+---@field guest_deployed fun(pool: string, guest: string, template: string)
+---@field guest_destroyed fun(pool: string, guest: string)
+bioxen.lrs.hook = {}
+
 ---@class bioxen.lrs.Verb
 ---@field id string IRI
 ---@field display table<string, string> language map, e.g. { ["en-US"] = "completed" }

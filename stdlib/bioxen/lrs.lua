@@ -461,6 +461,14 @@ lrs.hook = {
   vm_created = native.hook_vm_created,         -- (vm_id, backend)
   vm_closed = native.hook_vm_closed,           -- (vm_id, lifetime_seconds)
   code_executed = native.hook_code_executed,   -- (vm_id, code, result{ok, duration, stdout, stderr, kind})
+  session_attached = function(session, target) native.hook_event("session_attached", session, target) end,
+  session_detached = function(session, target) native.hook_event("session_detached", session, target) end,
+  package_installed = function(name, version, target, hash)
+    native.hook_event("package_installed", name, version, target, hash)
+  end,
+  package_removed = function(name, version, target) native.hook_event("package_removed", name, version, target) end,
+  guest_deployed = function(pool, guest, template) native.hook_event("guest_deployed", pool, guest, template) end,
+  guest_destroyed = function(pool, guest) native.hook_event("guest_destroyed", pool, guest) end,
 }
 
 --- The last `n` statements still waiting in the spool, oldest first.

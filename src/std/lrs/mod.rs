@@ -78,6 +78,50 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(())
         })
         .function(
+            "hook_event",
+            |_, (name, a, b, c, d): (String, Value, Value, Value, Value)| {
+                if !events::enabled() {
+                    return Ok(());
+                }
+                let (a, b, c) = (text(&a), text(&b), text(&c));
+                let ev = match name.as_str() {
+                    "session_attached" => Event::SessionAttached {
+                        session: a,
+                        target: b,
+                    },
+                    "session_detached" => Event::SessionDetached {
+                        session: a,
+                        target: b,
+                    },
+                    "package_installed" => Event::PackageInstalled {
+                        name: a,
+                        version: b,
+                        hash: (!d.is_nil()).then(|| text(&d)),
+                        target: c,
+                    },
+                    "package_removed" => Event::PackageRemoved {
+                        name: a,
+                        version: b,
+                        target: c,
+                    },
+                    "guest_deployed" => Event::GuestDeployed {
+                        pool: a,
+                        guest: b,
+                        template: c,
+                    },
+                    "guest_destroyed" => Event::GuestDestroyed { pool: a, guest: b },
+                    other => {
+                        return Err(error(
+                            "Argument",
+                            format!("no automatic record named {other:?}"),
+                        ));
+                    }
+                };
+                events::record(ev);
+                Ok(())
+            },
+        )
+        .function(
             "hook_code_executed",
             |_, (vm, code, result): (Value, Value, Value)| {
                 if events::enabled()
