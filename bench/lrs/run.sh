@@ -36,7 +36,7 @@ start_ralph
 start_ralph
 "$bin" bench/lrs/throughput.lua "$n" 1000 "$batch"
 start_ralph
-"$bin" bench/lrs/throughput.lua 200 200 1
+[ -n "${SKIP_SINGLE:-}" ] || "$bin" bench/lrs/throughput.lua 200 200 1
 echo "== automatic-records hook (per recorded event)"
 export BIOXEN_LRS_ENDPOINT=http://127.0.0.1:9/xAPI BIOXEN_HOME=$work/hook  # recording on, nothing delivered
-"$bin" bench/lrs/record_overhead.lua
+[ -n "${SKIP_HOOK:-}" ] || "$bin" bench/lrs/record_overhead.lua
