@@ -131,7 +131,7 @@ fn every_statement_arrives_exactly_once_through_an_lrs_restart_and_a_sigkill() {
     let script = home.write("producer.lua", PRODUCER);
     let script = script.to_str().unwrap();
 
-    // 1. 10,000 statements; Ralph is killed at 2,000 and restarted once all are spooled.
+    // 1. 10,000 statements; Ralph is stopped at 2,000 and restarted once all are spooled.
     let ids1 = home.path().join("ids1.txt");
     let mut killed = false;
     let mut restarted = false;
@@ -143,7 +143,7 @@ fn every_statement_arrives_exactly_once_through_an_lrs_restart_and_a_sigkill() {
         ),
         |line, _| {
             if line == "sent 2000" {
-                ralph.kill();
+                ralph.stop();
                 killed = true;
             }
             if line == "flushing" {

@@ -103,6 +103,21 @@ impl Peer {
         }
     }
 
+    /// Stops the server the way an operator would (SIGTERM: uvicorn finishes the
+    /// requests in flight and exits). Ralph's filesystem backend cannot survive a
+    /// SIGKILL in the middle of a write: the torn line makes every later request fail.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            unsafe { libc::kill(c.id() as i32, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while c.try_wait().unwrap().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
