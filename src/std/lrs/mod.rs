@@ -272,6 +272,12 @@ pub(crate) fn submit(at: SystemTime, event: Event) {
 /// The recorder thread: builds statements for events and spools them in groups
 /// (one sync per group), then waits 10 ms to let the next group gather.
 fn recorder(rec: Arc<Recorder>) {
+    // Background work: lower priority, so that on a busy machine the operations
+    // being recorded get the CPU first (Linux: nice applies per thread).
+    unsafe {
+        let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, 10);
+    }
     let mut lines = Vec::new();
     loop {
         let (events, syncs) = {
