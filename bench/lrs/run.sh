@@ -35,6 +35,14 @@ start_ralph
 "$py" bench/lrs/ralph_raw.py "$BIOXEN_LRS_ENDPOINT" bench bench-pass "$n" "$batch"
 start_ralph
 "$bin" bench/lrs/throughput.lua "$n" 1000 "$batch"
+# delivery only, like the Python client: spool first with no LRS, then time `bioxen lrs flush`
+start_ralph
+mkdir -p "$BIOXEN_HOME/config" && echo "{\"lrs\": {\"batch_size\": $batch}}" > "$BIOXEN_HOME/config/config.json"
+env -u BIOXEN_LRS_ENDPOINT "$bin" bench/lrs/throughput.lua "$n" 1000 spool-only
+t0=$(date +%s.%N)
+"$bin" lrs flush >/dev/null
+t1=$(date +%s.%N)
+python3 -c "import sys; n, t = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'bioxen lrs flush, batch $batch, {n} statements from the spool: {t:.3f} s: {n / t:.0f} statements/s')" "$n" "$t0" "$t1"
 start_ralph
 [ -n "${SKIP_SINGLE:-}" ] || "$bin" bench/lrs/throughput.lua 200 200 1
 echo "== automatic-records hook (per recorded event)"

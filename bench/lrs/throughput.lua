@@ -4,7 +4,8 @@
 -- usage: bioxen bench/lrs/throughput.lua N CHUNK [BATCH]   (LRS from BIOXEN_LRS_*)
 local lrs = bioxen.lrs
 local n, chunk = tonumber(arg[1] or 20000), tonumber(arg[2] or 1000)
-if arg[3] then lrs.configure{ batch_size = tonumber(arg[3]) } end
+local spool_only = arg[3] == "spool-only"
+if arg[3] and not spool_only then lrs.configure{ batch_size = tonumber(arg[3]) } end
 local ffi = require("ffi")
 ffi.cdef[[ typedef struct { long tv_sec; long tv_nsec; } bx_timespec; int clock_gettime(int, bx_timespec *); ]]
 local function now()
@@ -24,6 +25,10 @@ while queued < n do
   queued = queued + #list
 end
 local t1 = now()
+if spool_only then
+  print(("%d statements spooled in %.3f s (%.0f/s), no LRS configured"):format(n, t1 - t0, n / (t1 - t0)))
+  return
+end
 lrs.flush()
 local t2 = now()
 print(("batch %d, %d statements: spooled in %.3f s (%.0f/s), delivered in %.3f s: %.0f statements/s sustained")

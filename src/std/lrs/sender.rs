@@ -306,6 +306,7 @@ async fn post(http: &reqwest::Client, settings: &Settings, part: &[Entry]) -> Ou
         .authorize(http.post(&url))
         .header("Content-Type", "application/json")
         .body(body);
+    let started = Instant::now();
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
@@ -323,6 +324,7 @@ async fn post(http: &reqwest::Client, settings: &Settings, part: &[Entry]) -> Ou
         .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|s| Duration::from_secs_f64(s.clamp(0.0, 30.0)));
     let text = resp.text().await.unwrap_or_default();
+    tracing::debug!(target: "bioxen::lrs", "POST {} statements: {status} in {:.3} s", part.len(), started.elapsed().as_secs_f64());
     let reason = text.chars().take(500).collect::<String>();
     match status {
         200..=299 => Outcome::Ack,
