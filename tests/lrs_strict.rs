@@ -294,6 +294,7 @@ fn vm_operations_are_recorded_automatically_under_one_registration() {
         r#"local v = bioxen.vm.create{ id = "align-1" }
         v:exec("print('hello') return 42")
         v:exec("error('bad input')")
+        assert(v:exec_async("return 7"):wait().values[1] == 7)
         v:close()
         bioxen.lrs.flush(10)
         print(bioxen.lrs.registration())"#,
@@ -301,7 +302,7 @@ fn vm_operations_are_recorded_automatically_under_one_registration() {
     let registration = out.trim().to_string();
     let stats = lrs.stats();
     let ids = stats["ids"].as_array().unwrap();
-    assert_eq!(ids.len(), 4, "{stats}");
+    assert_eq!(ids.len(), 5, "{stats}");
     let get = |id: &serde_json::Value| -> serde_json::Value {
         let (status, body) = lrs.get(&format!(
             "/xAPI/statements?statementId={}",
@@ -322,6 +323,7 @@ fn vm_operations_are_recorded_automatically_under_one_registration() {
             format!("{adl}launched"),
             format!("{adl}completed"),
             format!("{adl}failed"),
+            format!("{adl}completed"),
             format!("{adl}terminated")
         ]
     );
@@ -366,7 +368,7 @@ fn vm_operations_are_recorded_automatically_under_one_registration() {
         &lrs,
         r#"local v = bioxen.vm.create() v:exec("return 1") v:close() bioxen.lrs.flush(10)"#,
     );
-    assert_eq!(lrs.stats()["statements"], 4);
+    assert_eq!(lrs.stats()["statements"], 5);
 }
 
 #[test]

@@ -458,6 +458,7 @@ lrs._sync_recorder = native._sync_recorder -- internal: waits until automatic re
 --- Automatic records for Lua halves of other libraries (docs/api/lrs.md). Each is
 --- a no-op costing one native call when recording is off.
 lrs.hook = {
+  enabled = function() return native.record(nil) end, -- whether recording is on
   vm_created = native.hook_vm_created,         -- (vm_id, backend)
   vm_closed = native.hook_vm_closed,           -- (vm_id, lifetime_seconds)
   code_executed = native.hook_code_executed,   -- (vm_id, code, result{ok, duration, stdout, stderr, kind})

@@ -103,8 +103,30 @@ function VM:exec(code)
   return r
 end
 
+local exec_async
+
 --- Runs code without waiting; the job's wait() yields under bioxen.task.
+--- With learning records on, the job records its exec when its result is first
+--- waited for (the job is then a table forwarding to the backend's job).
 function VM:exec_async(code)
+  local job = exec_async(self, code)
+  if not lrs_hook().enabled() then return job end
+  local id, recorded = self.id, false
+  return setmetatable({}, { __index = function(_, k)
+    local m = job[k]
+    if type(m) ~= "function" then return m end
+    if k == "wait" then
+      return function(_, ...)
+        local r = job:wait(...)
+        if not recorded then recorded = true; lrs_hook().code_executed(id, code, r) end
+        return r
+      end
+    end
+    return function(_, ...) return m(job, ...) end
+  end, __tostring = function() return tostring(job) end })
+end
+
+function exec_async(self, code)
   check_code(code)
   if self._h.exec_async then return self._h:exec_async(code) end
   -- Backends without their own async path run exec in a bioxen.task.
