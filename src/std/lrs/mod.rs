@@ -539,7 +539,6 @@ async fn flush(timeout: Option<f64>) -> LuaResult<bool> {
         let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t));
         sync_recorder(Duration::from_secs(5));
         let l = lrs();
-        let rejected_before = l.shared.state.lock().unwrap().rejected;
         let ends = l.spool.ends();
         if !l.spool.covered(&ends)
             && l.shared.state.lock().unwrap().settings.endpoint.is_some()
@@ -547,12 +546,15 @@ async fn flush(timeout: Option<f64>) -> LuaResult<bool> {
             sender::start(l.spool.clone(), l.shared.clone());
         }
         sender::wait_covered(&l.spool, &l.shared, &ends, deadline, false)?;
-        let st = l.shared.state.lock().unwrap();
-        if st.rejected > rejected_before {
+        // Refusals since the last flush (even those that happened before this call).
+        let mut st = l.shared.state.lock().unwrap();
+        let fresh = st.rejected - st.rejected_reported;
+        st.rejected_reported = st.rejected;
+        if fresh > 0 {
             let mut e = json!({
                 "kind": "LrsRejected",
-                "message": format!("the LRS refused {} statement(s); they are kept in {}", st.rejected - rejected_before, l.spool.dir().join("rejected.jsonl").display()),
-                "rejected": st.rejected - rejected_before,
+                "message": format!("the LRS refused {fresh} statement(s); they are kept in {}", l.spool.dir().join("rejected.jsonl").display()),
+                "rejected": fresh,
             });
             if let Some(last) = &st.last_error {
                 e["last_error"] = last.clone();

@@ -63,6 +63,8 @@ pub struct State {
     pub last_error: Option<Json>,
     pub sent: u64,
     pub rejected: u64,
+    /// Rejections already reported by a flush.
+    pub rejected_reported: u64,
     pub running: bool,
 }
 
