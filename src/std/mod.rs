@@ -4,6 +4,7 @@
 //! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
 use mlua::{Lua, Result as LuaResult, Table};
 
+pub mod channel;
 pub mod env;
 pub mod json;
 pub mod log;
@@ -19,6 +20,11 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
+    Library {
+        name: "channel",
+        native: Some(channel::module),
+        summary: "bounded channels that copy values between tasks and VMs",
+    },
     Library {
         name: "env",
         native: Some(env::module),

@@ -31,10 +31,19 @@ pub fn client(policy: &Policy) -> LuaResult<reqwest::Client> {
     })
 }
 
-fn http_err(url: &str, e: impl std::fmt::Display) -> mlua::Error {
-    BioxenError::new("Networking", format!("HTTP request to {url} failed: {e}"))
-        .with("url", url)
-        .into_lua_err()
+fn http_err(url: &str, e: reqwest::Error) -> mlua::Error {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text = format!("{text}: {s}");
+        source = s.source();
+    }
+    BioxenError::new(
+        "Networking",
+        format!("HTTP request to {url} failed: {text}"),
+    )
+    .with("url", url)
+    .into_lua_err()
 }
 
 pub async fn request(

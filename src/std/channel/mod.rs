@@ -1,0 +1,380 @@
+//! `bioxen.channel`: bounded channels that copy values between Lua states, on the
+//! same OS thread (tasks), across threads (thread-backend VMs) and, through
+//! `remote`, across a process boundary (process-backend VMs).
+//!
+//! Rust holds queues of owned messages; the Lua half (stdlib/bioxen/channel.lua)
+//! turns values into messages: strings and scalars go as they are, tables as
+//! LuaJIT `string.buffer` encodings, which the receiving state decodes.
+pub mod remote;
+
+use crate::runtime::{builder::LibraryBuilder, error::BioxenError};
+use mlua::{AnyUserData, Lua, Result as LuaResult, Table, UserData, Value};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::Notify;
+
+/// One copied value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Msg {
+    Nil,
+    Bool(bool),
+    Int(i64),
+    Num(f64),
+    Str(Vec<u8>),
+    /// A table, as `string.buffer` encoded it.
+    Table(Vec<u8>),
+}
+
+/// What a receive found.
+pub enum Recv {
+    Item(Msg),
+    Empty,
+    Closed,
+}
+
+#[derive(Default)]
+struct State {
+    queue: VecDeque<Msg>,
+    closed: bool,
+}
+
+/// The queue shared by every handle of one channel, in any thread.
+pub struct Shared {
+    state: Mutex<State>,
+    capacity: usize,
+    cv: Condvar,
+    notify: Notify,
+    waiters: AtomicUsize,
+}
+
+pub fn closed_error() -> mlua::Error {
+    BioxenError::new("Closed", "the channel is closed").into_lua_err()
+}
+
+pub fn timeout_error(what: &str, t: f64) -> mlua::Error {
+    BioxenError::new("Timeout", format!("channel {what} timed out after {t}s"))
+        .with("timeout", t)
+        .into_lua_err()
+}
+
+impl Shared {
+    pub fn new(capacity: usize) -> Arc<Shared> {
+        Arc::new(Shared {
+            state: Mutex::new(State::default()),
+            capacity,
+            cv: Condvar::new(),
+            notify: Notify::new(),
+            waiters: AtomicUsize::new(0),
+        })
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    fn wake(&self) {
+        if self.waiters.load(Ordering::SeqCst) > 0 {
+            self.cv.notify_all();
+            self.notify.notify_waiters();
+        }
+    }
+
+    /// Queues `m` unless the channel is full (then gives it back).
+    pub fn try_send(&self, m: Msg) -> Result<Option<Msg>, ()> {
+        let mut s = self.state.lock().unwrap();
+        if s.closed {
+            return Err(());
+        }
+        if s.queue.len() >= self.capacity {
+            return Ok(Some(m));
+        }
+        s.queue.push_back(m);
+        drop(s);
+        self.wake();
+        Ok(None)
+    }
+
+    pub fn try_recv(&self) -> Recv {
+        let mut s = self.state.lock().unwrap();
+        match s.queue.pop_front() {
+            Some(m) => {
+                drop(s);
+                self.wake();
+                Recv::Item(m)
+            }
+            None if s.closed => Recv::Closed,
+            None => Recv::Empty,
+        }
+    }
+
+    pub fn close(&self) {
+        self.state.lock().unwrap().closed = true;
+        self.cv.notify_all();
+        self.notify.notify_waiters();
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.state.lock().unwrap().closed
+    }
+
+    pub fn len(&self) -> usize {
+        self.state.lock().unwrap().queue.len()
+    }
+
+    fn ready(&self, sending: bool) -> bool {
+        let s = self.state.lock().unwrap();
+        s.closed
+            || if sending {
+                s.queue.len() < self.capacity
+            } else {
+                !s.queue.is_empty()
+            }
+    }
+
+    /// Blocks the thread until a send (or receive) could proceed or the channel
+    /// is closed; false on timeout.
+    pub fn wait_blocking(&self, sending: bool, timeout: Option<Duration>) -> bool {
+        let deadline = timeout.map(|t| Instant::now() + t);
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let mut s = self.state.lock().unwrap();
+        let result = loop {
+            let ready = s.closed
+                || if sending {
+                    s.queue.len() < self.capacity
+                } else {
+                    !s.queue.is_empty()
+                };
+            if ready {
+                break true;
+            }
+            match deadline {
+                None => s = self.cv.wait(s).unwrap(),
+                Some(d) => {
+                    let now = Instant::now();
+                    if now >= d {
+                        break false;
+                    }
+                    s = self.cv.wait_timeout(s, d - now).unwrap().0;
+                }
+            }
+        };
+        drop(s);
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    /// The same as `wait_blocking`, yielding to other tasks meanwhile.
+    pub async fn wait_async(&self, sending: bool, timeout: Option<Duration>) -> bool {
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let wait = async {
+            loop {
+                let notified = self.notify.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.ready(sending) {
+                    return;
+                }
+                notified.await;
+            }
+        };
+        let result = match timeout {
+            None => {
+                wait.await;
+                true
+            }
+            Some(t) => tokio::time::timeout(t, wait).await.is_ok(),
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+}
+
+/// A channel handle in one Lua state: a local queue or a link to one in another process.
+#[derive(Clone)]
+pub enum Handle {
+    Local(Arc<Shared>),
+    Remote(Arc<remote::Link>),
+}
+
+impl UserData for Handle {}
+
+impl Handle {
+    pub fn shared(&self) -> Option<Arc<Shared>> {
+        match self {
+            Handle::Local(s) => Some(s.clone()),
+            Handle::Remote(_) => None,
+        }
+    }
+}
+
+fn to_msg(v: Value, is_table: bool) -> LuaResult<Msg> {
+    Ok(match v {
+        Value::Nil => Msg::Nil,
+        Value::Boolean(b) => Msg::Bool(b),
+        Value::Integer(i) => Msg::Int(i),
+        Value::Number(n) => Msg::Num(n),
+        Value::String(s) if is_table => Msg::Table(s.as_bytes().to_vec()),
+        Value::String(s) => Msg::Str(s.as_bytes().to_vec()),
+        other => {
+            return Err(BioxenError::new(
+                "Value",
+                format!(
+                    "cannot send a {} through a channel: only nil, booleans, numbers, strings and tables of those are copied",
+                    other.type_name()
+                ),
+            )
+            .into_lua_err());
+        }
+    })
+}
+
+/// (payload, status): status 0 empty, 1 value, 2 encoded table, 3 closed.
+fn from_recv(lua: &Lua, r: Recv) -> LuaResult<(Value, u8)> {
+    Ok(match r {
+        Recv::Empty => (Value::Nil, 0),
+        Recv::Closed => (Value::Nil, 3),
+        Recv::Item(m) => match m {
+            Msg::Nil => (Value::Nil, 1),
+            Msg::Bool(b) => (Value::Boolean(b), 1),
+            Msg::Int(i) => (Value::Integer(i), 1),
+            Msg::Num(n) => (Value::Number(n), 1),
+            Msg::Str(s) => (Value::String(lua.create_string(&s)?), 1),
+            Msg::Table(s) => (Value::String(lua.create_string(&s)?), 2),
+        },
+    })
+}
+
+fn secs(t: Option<f64>) -> LuaResult<Option<Duration>> {
+    match t {
+        None => Ok(None),
+        Some(t) if t.is_finite() && t >= 0.0 => Ok(Some(Duration::from_secs_f64(t))),
+        Some(t) => Err(BioxenError::new(
+            "Argument",
+            format!("timeout must be a number of seconds >= 0, got {t}"),
+        )
+        .into_lua_err()),
+    }
+}
+
+unsafe extern "C-unwind" {
+    fn luaopen_string_buffer(state: *mut mlua::ffi::lua_State) -> std::os::raw::c_int;
+}
+
+/// LuaJIT's `string.buffer` module, opened directly (child VMs have no `require`).
+fn string_buffer(lua: &Lua) -> LuaResult<Value> {
+    // SAFETY: luaopen_string_buffer is LuaJIT's own C loader for the module.
+    let open = unsafe { lua.create_c_function(luaopen_string_buffer)? };
+    open.call::<Value>(())
+}
+
+fn epoch() -> Instant {
+    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+pub fn module(lua: &Lua) -> LuaResult<Table> {
+    LibraryBuilder::new(lua)
+        .function("new", |_, capacity: Option<f64>| {
+            let c = capacity.unwrap_or(1024.0);
+            if !(c.is_finite() && c >= 1.0 && c.fract() == 0.0) {
+                return Err(BioxenError::new(
+                    "Argument",
+                    format!("channel capacity must be a whole number >= 1, got {c}"),
+                )
+                .into_lua_err());
+            }
+            Ok(Handle::Local(Shared::new(c as usize)))
+        })
+        .function(
+            "try_send",
+            |_, (h, v, is_table): (mlua::UserDataRef<Handle>, Value, Option<bool>)| {
+                let m = to_msg(v, is_table.unwrap_or(false))?;
+                match &*h {
+                    Handle::Local(s) => match s.try_send(m) {
+                        Err(()) => Err(closed_error()),
+                        Ok(full) => Ok(full.is_none()),
+                    },
+                    Handle::Remote(l) => l.send(m).map(|_| true),
+                }
+            },
+        )
+        .function("try_recv", |lua, h: mlua::UserDataRef<Handle>| {
+            let r = match &*h {
+                Handle::Local(s) => s.try_recv(),
+                Handle::Remote(l) => l.try_recv()?,
+            };
+            from_recv(lua, r)
+        })
+        .function(
+            "wait_blocking",
+            |_, (h, sending, t): (mlua::UserDataRef<Handle>, bool, Option<f64>)| {
+                let t = secs(t)?;
+                match &*h {
+                    Handle::Local(s) => Ok(s.wait_blocking(sending, t)),
+                    Handle::Remote(l) => l.wait(sending, t),
+                }
+            },
+        )
+        .async_function(
+            "wait_async",
+            |_, (h, sending, t): (mlua::UserDataRef<Handle>, bool, Option<f64>)| async move {
+                let t = secs(t)?;
+                let h = h.clone();
+                match h {
+                    Handle::Local(s) => Ok(s.wait_async(sending, t).await),
+                    Handle::Remote(l) => tokio::task::spawn_blocking(move || l.wait(sending, t))
+                        .await
+                        .map_err(|e| BioxenError::new("Runtime", e.to_string()).into_lua_err())?,
+                }
+            },
+        )
+        .function("can_yield", |_, ()| {
+            Ok(tokio::runtime::Handle::try_current().is_ok())
+        })
+        .function("close", |_, h: mlua::UserDataRef<Handle>| match &*h {
+            Handle::Local(s) => {
+                s.close();
+                Ok(())
+            }
+            Handle::Remote(l) => l.close(),
+        })
+        .function("info", |_, h: mlua::UserDataRef<Handle>| match &*h {
+            Handle::Local(s) => Ok((s.len(), s.capacity(), s.is_closed())),
+            Handle::Remote(l) => l.info(),
+        })
+        .function("now", |_, ()| Ok(epoch().elapsed().as_secs_f64()))
+        .value("error", crate::runtime::error::constructor(lua)?)
+        .value("buffer", string_buffer(lua)?)
+        .build()
+}
+
+/// The Lua-facing channel object for a handle, in any state (host or child VM):
+/// loads the Lua half with a fresh native table, then wraps the handle.
+pub fn wrap(lua: &Lua, handle: Handle) -> LuaResult<Value> {
+    let lib: Table = match lua.named_registry_value::<Option<Table>>("bioxen.channel")? {
+        Some(t) => t,
+        None => {
+            let native = module(lua)?;
+            let src = crate::runtime::stdlib::source("bioxen/channel.lua").ok_or_else(|| {
+                BioxenError::new("Runtime", "stdlib/bioxen/channel.lua is missing").into_lua_err()
+            })?;
+            let lib: Table = lua
+                .load(src.as_ref())
+                .set_name("@stdlib/bioxen/channel.lua")
+                .call((native, "bioxen.channel"))?;
+            lua.set_named_registry_value("bioxen.channel", &lib)?;
+            lib
+        }
+    };
+    let ud = lua.create_userdata(handle)?;
+    lib.get::<mlua::Function>("wrap")?.call(ud)
+}
+
+/// The handle behind a channel object (the table `bioxen.channel` returns).
+pub fn handle_of(v: &Value) -> Option<Handle> {
+    let Value::Table(t) = v else { return None };
+    let ud: AnyUserData = t.raw_get("handle").ok()?;
+    ud.borrow::<Handle>().ok().map(|h| h.clone())
+}
