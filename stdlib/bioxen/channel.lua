@@ -23,7 +23,10 @@ local function find_bad(v, path, depth)
   if depth > 100 then return path, "a table nested more than 100 deep (a cycle?)" end
   for k, x in pairs(v) do
     local tk = type(k)
-    if tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
+    if tk == "table" then
+      local bp, what = find_bad(k, path .. "[key]", depth + 1)
+      if bp then return bp, what end
+    elseif tk ~= "string" and tk ~= "number" and tk ~= "boolean" then
       return path, "a key that is a " .. tk
     end
     local p = tk == "string" and k:match("^[%a_][%w_]*$") and (path .. "." .. k)
