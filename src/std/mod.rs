@@ -10,6 +10,7 @@ pub mod json;
 pub mod log;
 pub mod net;
 pub mod task;
+pub mod vm;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -49,6 +50,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "vm",
+        native: Some(vm::module),
+        summary: "sandboxed child VMs (thread and process backends)",
     },
 ];
 
