@@ -5,8 +5,69 @@ local native_root = ...
 local function build(native)
   local json = native.json
   local net = {}
+  local hidden = { http_request = 1, json = 1, restrict = 1, error = 1, block = 1, blocking = 1 }
   for k, v in pairs(native) do
-    if k ~= "http_request" and k ~= "json" and k ~= "restrict" and k ~= "error" then net[k] = v end
+    if not hidden[k] then net[k] = v end
+  end
+  local http_request = native.http_request
+
+  -- In a child VM (no event loop) every operation runs to completion through
+  -- native.block, and sockets come back as proxies whose methods do the same.
+  if native.blocking then
+    local block = native.block
+    local wrap
+    local function blocking(f)
+      return function(...) return wrap(block(f, ...)) end
+    end
+    local function proxy(obj)
+      local methods = {}
+      local p = {}
+      return setmetatable(p, {
+        __index = function(_, k)
+          local m = methods[k]
+          if m then return m end
+          local f = obj[k]
+          if type(f) ~= "function" then return f end
+          if k == "serve" then
+            -- no tasks in a child VM: connections are handled one after another
+            m = function(_, handler, max)
+              local served = 0
+              while max == nil or served < max do
+                local c = p:accept()
+                if c == nil then break end
+                handler(c)
+                served = served + 1
+              end
+              return served
+            end
+          else
+            m = function(self, ...)
+              return wrap(block(f, self == p and obj or self, ...))
+            end
+          end
+          methods[k] = m
+          return m
+        end,
+        __tostring = function() return tostring(obj) end,
+      })
+    end
+    function wrap(...)
+      local n = select("#", ...)
+      if n == 0 then return end
+      local v = ...
+      if n == 1 then
+        if type(v) == "userdata" then return proxy(v) end
+        if type(v) == "function" then return blocking(v) end
+        return v
+      end
+      return ...
+    end
+    for k, v in pairs(net) do
+      if type(v) == "function" and k ~= "validate_host" and k ~= "validate_port" then
+        net[k] = blocking(v)
+      end
+    end
+    http_request = blocking(http_request)
   end
 
   local function fail(kind, message, details, level)
@@ -41,7 +102,7 @@ local function build(native)
     end
     r.headers = headers
     r.json = nil
-    local resp = native.http_request(r)
+    local resp = http_request(r)
     local ctype = resp.headers["content-type"] or ""
     if req.decode_json or (req.decode_json == nil and ctype:find("json", 1, true)) then
       resp.json = json.decode(resp.body)

@@ -17,6 +17,7 @@ local OPTIONS = {
   timeout = "number", output_limit = "number", result_limit = "number",
   globals = "table", package_path = "table", lua_executable = "string",
   restart = "boolean", pool = "boolean",
+  networked = "boolean", grants = "table", channels = "table",
 }
 
 local live = setmetatable({}, { __mode = "v" })   -- id -> VM, for ids and vm.list
@@ -39,7 +40,8 @@ local function check_options(opts)
     local want = OPTIONS[k]
     if want == nil and not (type(k) == "string" and k:match("^x_")) then
       raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
-        .. "output_limit, result_limit, globals, package_path, lua_executable, restart)"):format(tostring(k)))
+        .. "output_limit, result_limit, globals, package_path, lua_executable, restart, "
+        .. "networked, grants, channels)"):format(tostring(k)))
     end
     if want ~= nil and type(v) ~= want then
       raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))

@@ -265,6 +265,8 @@ fn string_buffer(lua: &Lua) -> LuaResult<Value> {
     open.call::<Value>(())
 }
 
+const SLICE: Duration = Duration::from_millis(100);
+
 fn epoch() -> Instant {
     static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
     *EPOCH.get_or_init(Instant::now)
@@ -305,11 +307,28 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         })
         .function(
             "wait_blocking",
-            |_, (h, sending, t): (mlua::UserDataRef<Handle>, bool, Option<f64>)| {
+            |lua, (h, sending, t): (mlua::UserDataRef<Handle>, bool, Option<f64>)| {
                 let t = secs(t)?;
-                match &*h {
-                    Handle::Local(s) => Ok(s.wait_blocking(sending, t)),
-                    Handle::Remote(l) => l.wait(sending, t),
+                // Waits in slices so that a VM timeout or cancel still stops the wait.
+                let deadline = t.map(|t| Instant::now() + t);
+                loop {
+                    if let Some(r) = crate::library::net::child::interrupt_reason(lua) {
+                        return Err(crate::library::net::child::interrupted(r));
+                    }
+                    let slice = match deadline {
+                        None => SLICE,
+                        Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+                    };
+                    let ready = match &*h {
+                        Handle::Local(s) => s.wait_blocking(sending, Some(slice)),
+                        Handle::Remote(l) => l.wait(sending, Some(slice))?,
+                    };
+                    if ready {
+                        return Ok(true);
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        return Ok(false);
+                    }
                 }
             },
         )

@@ -2,6 +2,7 @@
 //! tokio so they yield under `bioxen.task`. The host's instance is unrestricted;
 //! a child VM's instance (`module_with_grants`) checks every address against its grants.
 pub mod address;
+pub mod child;
 pub mod http;
 pub mod tcp;
 pub mod udp;
@@ -12,19 +13,20 @@ use mlua::{Lua, Result as LuaResult, Table, Value};
 use std::sync::Arc;
 
 pub fn module(lua: &Lua) -> LuaResult<Table> {
-    module_with(lua, None)
+    module_with(lua, None, false)
 }
 
 /// The native table for a child VM: only the granted `host:port` entries are reachable.
-pub fn module_with_grants(lua: &Lua, grants: Grants) -> LuaResult<Table> {
-    module_with(lua, Some(Arc::new(grants)))
+/// `blocking`: for child VMs, whose code runs without an event loop; the Lua
+/// half then runs every operation to completion through `block`.
+pub fn module_with_grants(lua: &Lua, grants: Grants, blocking: bool) -> LuaResult<Table> {
+    module_with(lua, Some(Arc::new(grants)), blocking)
 }
 
 /// The whole `bioxen.net` (Lua half included) for a child VM with `grants`
 /// (`{"127.0.0.1:*", "example.org:443"}`); bad grants are refused with `Sandbox`.
-#[allow(dead_code)] // used by child VMs once the vm branch lands
 pub fn child_module(lua: &Lua, grants: &[String]) -> LuaResult<Table> {
-    let native = module_with_grants(lua, Grants::parse(grants)?)?;
+    let native = module_with_grants(lua, Grants::parse(grants)?, true)?;
     let src = crate::runtime::stdlib::source("bioxen/net.lua")
         .ok_or_else(|| error("Runtime", "stdlib/bioxen/net.lua is missing"))?;
     lua.load(src.as_ref())
@@ -63,7 +65,7 @@ fn endpoint(
     Ok((host, port))
 }
 
-fn module_with(lua: &Lua, policy: Policy) -> LuaResult<Table> {
+fn module_with(lua: &Lua, policy: Policy, blocking: bool) -> LuaResult<Table> {
     let client = http::client(&policy)?;
     let (p1, p2, p3, p4) = (
         policy.clone(),
@@ -79,8 +81,13 @@ fn module_with(lua: &Lua, policy: Policy) -> LuaResult<Table> {
         b
     } else {
         b.function("restrict", |lua, list: Vec<String>| {
-            module_with_grants(lua, Grants::parse(&list)?)
+            module_with_grants(lua, Grants::parse(&list)?, false)
         })
+    };
+    let b = if blocking {
+        b.function("block", child::block).value("blocking", true)
+    } else {
+        b
     };
     b.function("validate_host", |_, host: Value| match host {
         Value::String(s) => validate_host(&s.to_string_lossy()),

@@ -19,7 +19,13 @@ use value::{Copier, Val};
 pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
         .function("thread_create", |_, opts: Table| {
-            thread::create(parse_options(&opts)?)
+            // networked/grants/channels (bioxen.net, bioxen.channel)
+            let extras = crate::library::net::child::Extras::parse(&opts)?;
+            let vm = thread::create(parse_options(&opts)?)?;
+            if !extras.is_empty() {
+                vm.with_lua(|lua| extras.install(lua)).transpose()?;
+            }
+            Ok(vm)
         })
         .value("default_memory_limit", DEFAULT_MEMORY_LIMIT)
         .value("default_timeout", DEFAULT_TIMEOUT)
