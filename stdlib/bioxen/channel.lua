@@ -4,7 +4,7 @@
 -- loaded into child VMs, so a channel has the same methods everywhere.
 local native = ...
 local encode, decode = native.buffer.encode, native.buffer.decode
-local try_send, try_recv = native.try_send, native.try_recv
+local bind = native.bind
 local wait_async, wait_blocking, can_yield = native.wait_async, native.wait_blocking, native.can_yield
 local native_close, info, now = native.close, native.info, native.now
 local isyieldable = coroutine and coroutine.isyieldable
@@ -71,22 +71,23 @@ end
 --- Sends a copy of `v`, waiting while the channel is full (back-pressure).
 --- Raises `Closed` on a closed channel, `Timeout` after `timeout` seconds.
 function Channel:send(v, timeout)
-  local h = self.handle
   local payload, is_table = pack(v)
-  if try_send(h, payload, is_table) then return true end
+  local try_send = self._send
+  if try_send(payload, is_table) then return true end
+  local h = self.handle
   local deadline = timeout and now() + timeout
   while true do
     if not wait(h, true, remaining(deadline)) then
       raise("Timeout", ("channel send timed out after %gs (the channel stayed full)"):format(timeout), { timeout = timeout })
     end
-    if try_send(h, payload, is_table) then return true end
+    if try_send(payload, is_table) then return true end
   end
 end
 
 --- Sends without waiting: false when the channel is full.
 function Channel:try_send(v)
   local payload, is_table = pack(v)
-  return try_send(self.handle, payload, is_table)
+  return self._send(payload, is_table)
 end
 
 local function unpack_msg(v, st)
@@ -97,17 +98,18 @@ end
 --- The next value, waiting for one. Returns `value, true`, or `nil, false` once
 --- the channel is closed and drained. Raises `Timeout` after `timeout` seconds.
 function Channel:recv(timeout)
-  local h = self.handle
-  local v, st = try_recv(h)
+  local try_recv = self._recv
+  local v, st = try_recv()
   if st == 1 then return v, true end
   if st == 2 then return decode(v), true end
   if st == 3 then return nil, false end
+  local h = self.handle
   local deadline = timeout and now() + timeout
   while true do
     if not wait(h, false, remaining(deadline)) then
       raise("Timeout", ("channel recv timed out after %gs"):format(timeout), { timeout = timeout })
     end
-    v, st = try_recv(h)
+    v, st = try_recv()
     if st == 1 or st == 2 then return unpack_msg(v, st) end
     if st == 3 then return nil, false end
   end
@@ -115,9 +117,36 @@ end
 
 --- The next value if one is queued: `value, true`; otherwise `nil, false`.
 function Channel:try_recv()
-  local v, st = try_recv(self.handle)
+  local v, st = self._recv()
   if st == 1 or st == 2 then return unpack_msg(v, st) end
   return nil, false
+end
+
+--- Up to `max` values at once (at least one, waiting for it like `recv`):
+--- a list, or nil once the channel is closed and drained. Faster than `recv`
+--- per value, but takes every queued value up to `max` for this receiver.
+function Channel:recv_batch(max, timeout)
+  local vals, kinds = {}, {}
+  local n = self:_fill(vals, kinds, max or 256, timeout)
+  if n < 0 then return nil end
+  for i = 1, n do if kinds[i] == 2 then vals[i] = decode(vals[i]) end end
+  return vals, n
+end
+
+-- Fills vals/kinds with up to `max` values, waiting for the first; -1 when closed and drained.
+function Channel:_fill(vals, kinds, max, timeout)
+  local recv_into = self._recv_into
+  local n = recv_into(vals, kinds, max)
+  if n ~= 0 then return n end
+  local h = self.handle
+  local deadline = timeout and now() + timeout
+  while n == 0 do
+    if not wait(h, false, remaining(deadline)) then
+      raise("Timeout", ("channel recv timed out after %gs"):format(timeout), { timeout = timeout })
+    end
+    n = recv_into(vals, kinds, max)
+  end
+  return n
 end
 
 --- Closes the channel: sends fail, receivers drain what is queued, then get nil.
@@ -131,8 +160,25 @@ function Channel:is_closed() local _, _, c = info(self.handle) return c end
 
 --- `for v in ch:iter() do ... end` (or `for v in ch do`): values until the channel
 --- is closed and drained. A sent nil also ends the loop.
-function Channel:iter()
-  return function() return (self:recv()) end
+function Channel:iter(opts)
+  local batch = type(opts) == "table" and opts.batch or nil
+  if not batch or batch <= 1 then
+    return function() return (self:recv()) end
+  end
+  -- batched: one native call per `batch` queued values
+  local vals, kinds, i, n = {}, {}, 1, 0
+  return function()
+    if i > n then
+      n = self:_fill(vals, kinds, batch)
+      if n < 0 then return nil end
+      i = 1
+    end
+    local v = vals[i]
+    if kinds[i] == 2 then v = decode(v) end
+    vals[i] = nil
+    i = i + 1
+    return v
+  end
 end
 Channel.__call = function(self) return (self:recv()) end
 
@@ -145,7 +191,8 @@ local channel = {}
 
 --- Wraps a native handle (used for channels handed to child VMs).
 function channel.wrap(handle)
-  return setmetatable({ handle = handle }, Channel)
+  local send, recv, recv_into = bind(handle)
+  return setmetatable({ handle = handle, _send = send, _recv = recv, _recv_into = recv_into }, Channel)
 end
 
 --- `bioxen.channel{ capacity = 1024 }` or `bioxen.channel.new(1024)`.
@@ -154,6 +201,9 @@ function channel.new(opts)
   if type(opts) == "table" then capacity = opts.capacity end
   return channel.wrap(native.new(capacity))
 end
+
+--- Seconds on a monotonic clock (for timing).
+channel.now = now
 
 function channel.is_channel(v)
   return getmetatable(v) == Channel

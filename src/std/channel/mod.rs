@@ -10,9 +10,9 @@
 pub mod remote;
 
 use crate::runtime::{builder::LibraryBuilder, error::BioxenError};
+use crossbeam_queue::ArrayQueue;
 use mlua::{AnyUserData, Lua, Result as LuaResult, Table, UserData, Value};
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
@@ -36,19 +36,18 @@ pub enum Recv {
     Closed,
 }
 
-#[derive(Default)]
-struct State {
-    queue: VecDeque<Msg>,
-    closed: bool,
-}
-
-/// The queue shared by every handle of one channel, in any thread.
+/// The queue shared by every handle of one channel, in any thread: a lock-free
+/// bounded queue (crossbeam's `ArrayQueue`), with waiting on the side. Waiters
+/// announce themselves in `recv_waiters`/`send_waiters`; the other side only
+/// pays for a wake-up when someone is actually waiting.
 pub struct Shared {
-    state: Mutex<State>,
-    capacity: usize,
+    queue: ArrayQueue<Msg>,
+    closed: AtomicBool,
+    recv_waiters: AtomicUsize,
+    send_waiters: AtomicUsize,
+    lock: Mutex<()>,
     cv: Condvar,
     notify: Notify,
-    waiters: AtomicUsize,
 }
 
 pub fn closed_error() -> mlua::Error {
@@ -58,20 +57,24 @@ pub fn closed_error() -> mlua::Error {
 impl Shared {
     pub fn new(capacity: usize) -> Arc<Shared> {
         Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            capacity,
+            queue: ArrayQueue::new(capacity),
+            closed: AtomicBool::new(false),
+            recv_waiters: AtomicUsize::new(0),
+            send_waiters: AtomicUsize::new(0),
+            lock: Mutex::new(()),
             cv: Condvar::new(),
             notify: Notify::new(),
-            waiters: AtomicUsize::new(0),
         })
     }
 
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.queue.capacity()
     }
 
-    fn wake(&self) {
-        if self.waiters.load(Ordering::SeqCst) > 0 {
+    fn wake(&self, waiters: &AtomicUsize) {
+        fence(Ordering::SeqCst);
+        if waiters.load(Ordering::SeqCst) > 0 {
+            drop(self.lock.lock().unwrap());
             self.cv.notify_all();
             self.notify.notify_waiters();
         }
@@ -79,96 +82,127 @@ impl Shared {
 
     /// Queues `m` unless the channel is full (then gives it back).
     pub fn try_send(&self, m: Msg) -> Result<Option<Msg>, ()> {
-        let mut s = self.state.lock().unwrap();
-        if s.closed {
+        if self.closed.load(Ordering::Acquire) {
             return Err(());
         }
-        if s.queue.len() >= self.capacity {
-            return Ok(Some(m));
+        match self.queue.push(m) {
+            Err(m) => Ok(Some(m)),
+            Ok(()) => {
+                self.wake(&self.recv_waiters);
+                Ok(None)
+            }
         }
-        s.queue.push_back(m);
-        drop(s);
-        self.wake();
-        Ok(None)
     }
 
     pub fn try_recv(&self) -> Recv {
-        let mut s = self.state.lock().unwrap();
-        match s.queue.pop_front() {
+        match self.queue.pop() {
             Some(m) => {
-                drop(s);
-                self.wake();
+                self.wake(&self.send_waiters);
                 Recv::Item(m)
             }
-            None if s.closed => Recv::Closed,
+            None if self.closed.load(Ordering::Acquire) => match self.queue.pop() {
+                // a value queued just before closing is still delivered
+                Some(m) => Recv::Item(m),
+                None => Recv::Closed,
+            },
             None => Recv::Empty,
         }
     }
 
     pub fn close(&self) {
-        self.state.lock().unwrap().closed = true;
+        self.closed.store(true, Ordering::SeqCst);
+        drop(self.lock.lock().unwrap());
         self.cv.notify_all();
         self.notify.notify_waiters();
     }
 
     pub fn is_closed(&self) -> bool {
-        self.state.lock().unwrap().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     pub fn len(&self) -> usize {
-        self.state.lock().unwrap().queue.len()
+        self.queue.len()
     }
 
     fn ready(&self, sending: bool) -> bool {
-        let s = self.state.lock().unwrap();
-        s.closed
+        self.closed.load(Ordering::Acquire)
             || if sending {
-                s.queue.len() < self.capacity
+                !self.queue.is_full()
             } else {
-                !s.queue.is_empty()
+                !self.queue.is_empty()
             }
+    }
+
+    fn waiters(&self, sending: bool) -> &AtomicUsize {
+        if sending {
+            &self.send_waiters
+        } else {
+            &self.recv_waiters
+        }
+    }
+
+    /// Between threads the other side usually makes progress within
+    /// microseconds: watching for that briefly costs far less than sleeping
+    /// and being woken for every value.
+    fn spin(&self, sending: bool) -> bool {
+        let start = Instant::now();
+        for i in 0u32.. {
+            if self.ready(sending) {
+                return true;
+            }
+            if i < 100 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+                if i % 16 == 0 && start.elapsed() > SPIN_FOR {
+                    return false;
+                }
+            }
+        }
+        false
     }
 
     /// Blocks the thread until a send (or receive) could proceed or the channel
     /// is closed; false on timeout.
     pub fn wait_blocking(&self, sending: bool, timeout: Option<Duration>) -> bool {
+        if self.spin(sending) {
+            return true;
+        }
         let deadline = timeout.map(|t| Instant::now() + t);
-        self.waiters.fetch_add(1, Ordering::SeqCst);
-        let mut s = self.state.lock().unwrap();
+        let waiters = self.waiters(sending);
+        waiters.fetch_add(1, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let mut g = self.lock.lock().unwrap();
         let result = loop {
-            let ready = s.closed
-                || if sending {
-                    s.queue.len() < self.capacity
-                } else {
-                    !s.queue.is_empty()
-                };
-            if ready {
+            if self.ready(sending) {
                 break true;
             }
             match deadline {
-                None => s = self.cv.wait(s).unwrap(),
+                None => g = self.cv.wait(g).unwrap(),
                 Some(d) => {
                     let now = Instant::now();
                     if now >= d {
                         break false;
                     }
-                    s = self.cv.wait_timeout(s, d - now).unwrap().0;
+                    g = self.cv.wait_timeout(g, d - now).unwrap().0;
                 }
             }
         };
-        drop(s);
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        drop(g);
+        waiters.fetch_sub(1, Ordering::SeqCst);
         result
     }
 
     /// The same as `wait_blocking`, yielding to other tasks meanwhile.
     pub async fn wait_async(&self, sending: bool, timeout: Option<Duration>) -> bool {
-        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let waiters = self.waiters(sending);
+        waiters.fetch_add(1, Ordering::SeqCst);
         let wait = async {
             loop {
                 let notified = self.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
+                fence(Ordering::SeqCst);
                 if self.ready(sending) {
                     return;
                 }
@@ -182,7 +216,7 @@ impl Shared {
             }
             Some(t) => tokio::time::timeout(t, wait).await.is_ok(),
         };
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        waiters.fetch_sub(1, Ordering::SeqCst);
         result
     }
 }
@@ -265,6 +299,7 @@ fn string_buffer(lua: &Lua) -> LuaResult<Value> {
     open.call::<Value>(())
 }
 
+const SPIN_FOR: Duration = Duration::from_micros(50);
 const SLICE: Duration = Duration::from_millis(100);
 
 fn epoch() -> Instant {
@@ -298,6 +333,52 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                 }
             },
         )
+        // Closures bound to one handle: the per-value path skips the userdata lookup.
+        .function("bind", |lua, h: mlua::UserDataRef<Handle>| {
+            let (hs, hr) = (h.clone(), h.clone());
+            let send = lua.create_function(move |_, (v, is_table): (Value, Option<bool>)| {
+                let m = to_msg(v, is_table.unwrap_or(false))?;
+                match &hs {
+                    Handle::Local(s) => match s.try_send(m) {
+                        Err(()) => Err(closed_error()),
+                        Ok(full) => Ok(full.is_none()),
+                    },
+                    Handle::Remote(l) => l.send(m).map(|_| true),
+                }
+            })?;
+            let recv = lua.create_function(move |lua, ()| {
+                let r = match &hr {
+                    Handle::Local(s) => s.try_recv(),
+                    Handle::Remote(l) => l.try_recv()?,
+                };
+                from_recv(lua, r)
+            })?;
+            let hb = h.clone();
+            // Takes up to `max` queued values at once into `vals`/`kinds`
+            // (kind 2: an encoded table); returns how many, or -1 when closed and drained.
+            let recv_into =
+                lua.create_function(move |lua, (vals, kinds, max): (Table, Table, usize)| {
+                    let mut n = 0i64;
+                    while (n as usize) < max {
+                        let r = match &hb {
+                            Handle::Local(s) => s.try_recv(),
+                            Handle::Remote(l) => l.try_recv()?,
+                        };
+                        let (v, st) = from_recv(lua, r)?;
+                        match st {
+                            0 => break,
+                            3 => return Ok(if n == 0 { -1 } else { n }),
+                            _ => {
+                                n += 1;
+                                vals.raw_set(n, v)?;
+                                kinds.raw_set(n, st)?;
+                            }
+                        }
+                    }
+                    Ok(n)
+                })?;
+            Ok((send, recv, recv_into))
+        })
         .function("try_recv", |lua, h: mlua::UserDataRef<Handle>| {
             let r = match &*h {
                 Handle::Local(s) => s.try_recv(),
