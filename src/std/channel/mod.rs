@@ -5,8 +5,6 @@
 //! Rust holds queues of owned messages; the Lua half (stdlib/bioxen/channel.lua)
 //! turns values into messages: strings and scalars go as they are, tables as
 //! LuaJIT `string.buffer` encodings, which the receiving state decodes.
-// Until child VMs (the `vm` branch) hand channels over, the cross-VM entry points are unused.
-#![allow(dead_code)]
 pub mod remote;
 
 use crate::runtime::{builder::LibraryBuilder, error::BioxenError};
@@ -230,15 +228,6 @@ pub enum Handle {
 
 impl UserData for Handle {}
 
-impl Handle {
-    pub fn shared(&self) -> Option<Arc<Shared>> {
-        match self {
-            Handle::Local(s) => Some(s.clone()),
-            Handle::Remote(_) => None,
-        }
-    }
-}
-
 fn to_msg(v: Value, is_table: bool) -> LuaResult<Msg> {
     Ok(match v {
         Value::Nil => Msg::Nil,
@@ -329,7 +318,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                         Err(()) => Err(closed_error()),
                         Ok(full) => Ok(full.is_none()),
                     },
-                    Handle::Remote(l) => l.send(m).map(|_| true),
+                    Handle::Remote(l) => l.send(m),
                 }
             },
         )
@@ -343,7 +332,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                         Err(()) => Err(closed_error()),
                         Ok(full) => Ok(full.is_none()),
                     },
-                    Handle::Remote(l) => l.send(m).map(|_| true),
+                    Handle::Remote(l) => l.send(m),
                 }
             })?;
             let recv = lua.create_function(move |lua, ()| {

@@ -1,18 +1,15 @@
-//! Channels across a process boundary. The parent keeps the queue; the child
-//! process reaches it through a Unix socket pair inherited at spawn (named in
-//! `BIOXEN_CHANNEL_FDS`), with one request and one reply per operation. A
-//! thread in the parent serves each link, so back-pressure and waits happen
-//! against the real queue.
-use super::{Msg, Recv, Shared, closed_error};
+//! Channels across a process boundary. The host keeps the queue; a
+//! process-backend child reaches it over the VM's own protocol pipe: during an
+//! exec the child sends a channel request frame and the host, which is
+//! waiting for the exec's result anyway, serves it against the real queue and
+//! replies. No operation blocks the host for long: a full channel answers
+//! "full" and waits are served in short slices, so the host keeps watching the
+//! exec's deadline and the child keeps noticing its own timeout.
+use super::{Msg, Recv, closed_error};
 use crate::runtime::error::BioxenError;
 use mlua::Result as LuaResult;
-use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
-use std::sync::{Arc, Mutex};
+use std::io;
 use std::time::Duration;
-
-pub const ENV: &str = "BIOXEN_CHANNEL_FDS";
 
 const SEND: u8 = 1;
 const TRY_RECV: u8 = 2;
@@ -61,49 +58,50 @@ pub fn decode(b: &[u8]) -> io::Result<Msg> {
     })
 }
 
-fn write_frame(s: &mut UnixStream, body: &[u8]) -> io::Result<()> {
-    let mut buf = Vec::with_capacity(body.len() + 4);
-    buf.extend_from_slice(&(body.len() as u32).to_be_bytes());
-    buf.extend_from_slice(body);
-    s.write_all(&buf)
-}
+/// Sends one request to the queue's owner and returns its reply.
+pub type Transport = Box<dyn Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync>;
 
-fn read_frame(s: &mut UnixStream) -> io::Result<Vec<u8>> {
-    let mut head = [0u8; 4];
-    s.read_exact(&mut head)?;
-    let mut body = vec![0u8; u32::from_be_bytes(head) as usize];
-    s.read_exact(&mut body)?;
-    Ok(body)
-}
-
-/// The child's end: one socket, one operation at a time.
+/// The child's end of one channel.
 pub struct Link {
     name: String,
-    stream: Mutex<UnixStream>,
+    transport: Transport,
 }
 
+/// The longest a host serves one wait before answering (the child asks again).
+pub const WAIT_SLICE: Duration = Duration::from_millis(100);
+
 impl Link {
-    fn call(&self, req: &[u8]) -> LuaResult<Vec<u8>> {
-        let mut s = self.stream.lock().unwrap();
-        write_frame(&mut s, req)
-            .and_then(|_| read_frame(&mut s))
-            .map_err(|e| {
-                BioxenError::new(
-                    "Closed",
-                    format!(
-                        "channel {:?}: the link to the parent process is gone ({e})",
-                        self.name
-                    ),
-                )
-                .into_lua_err()
-            })
+    pub fn new(name: &str, transport: Transport) -> Link {
+        Link {
+            name: name.to_string(),
+            transport,
+        }
     }
 
-    pub fn send(&self, m: Msg) -> LuaResult<()> {
+    fn call(&self, req: &[u8]) -> LuaResult<Vec<u8>> {
+        let mut framed = Vec::with_capacity(req.len() + self.name.len() + 1);
+        framed.push(self.name.len() as u8);
+        framed.extend_from_slice(self.name.as_bytes());
+        framed.extend_from_slice(req);
+        (self.transport)(&framed).map_err(|e| {
+            BioxenError::new(
+                "Closed",
+                format!(
+                    "channel {:?}: the link to the host is gone ({e})",
+                    self.name
+                ),
+            )
+            .into_lua_err()
+        })
+    }
+
+    /// Queues `m`; false when the channel is full.
+    pub fn send(&self, m: Msg) -> LuaResult<bool> {
         let mut req = vec![SEND];
         encode(&m, &mut req);
         match self.call(&req)?.first() {
-            Some(0) => Ok(()),
+            Some(0) => Ok(true),
+            Some(3) => Ok(false),
             _ => Err(closed_error()),
         }
     }
@@ -146,112 +144,54 @@ impl Link {
     }
 }
 
-/// Serves one link against the real queue until the child goes away.
-fn serve(shared: Arc<Shared>, mut s: UnixStream) {
-    while let Ok(req) = read_frame(&mut s) {
-        let reply: Vec<u8> = match req.first() {
-            Some(&SEND) => match decode(&req[1..]) {
-                Err(_) => vec![2],
-                Ok(mut m) => loop {
-                    match shared.try_send(m) {
-                        Err(()) => break vec![1],
-                        Ok(None) => break vec![0],
-                        Ok(Some(back)) => {
-                            m = back;
-                            shared.wait_blocking(true, None);
-                        }
-                    }
-                },
+/// Host side: serves one request (`[name length][name][op...]`) against the
+/// channels handed to the VM. Never blocks longer than `WAIT_SLICE`.
+pub fn serve(channels: &[(String, super::Handle)], req: &[u8]) -> Vec<u8> {
+    let Some((&n, rest)) = req.split_first() else {
+        return vec![2];
+    };
+    let (name, req) = rest.split_at((n as usize).min(rest.len()));
+    let shared = channels.iter().find_map(|(cn, h)| match h {
+        super::Handle::Local(s) if cn.as_bytes() == name => Some(s.clone()),
+        _ => None,
+    });
+    let Some(shared) = shared else {
+        return vec![2];
+    };
+    match req.first() {
+        Some(&SEND) => match decode(&req[1..]) {
+            Err(_) => vec![2],
+            Ok(m) => match shared.try_send(m) {
+                Err(()) => vec![1],
+                Ok(None) => vec![0],
+                Ok(Some(_)) => vec![3],
             },
-            Some(&TRY_RECV) => match shared.try_recv() {
-                Recv::Item(m) => {
-                    let mut r = vec![1];
-                    encode(&m, &mut r);
-                    r
-                }
-                Recv::Empty => vec![0],
-                Recv::Closed => vec![3],
-            },
-            Some(&WAIT) if req.len() >= 10 => {
-                let t = f64::from_le_bytes(req[2..10].try_into().unwrap());
-                let t = (!t.is_nan()).then(|| Duration::from_secs_f64(t.max(0.0)));
-                vec![shared.wait_blocking(req[1] == 1, t) as u8]
-            }
-            Some(&CLOSE) => {
-                shared.close();
-                vec![0]
-            }
-            Some(&INFO) => {
-                let mut r = Vec::with_capacity(17);
-                r.extend_from_slice(&(shared.len() as u64).to_le_bytes());
-                r.extend_from_slice(&(shared.capacity() as u64).to_le_bytes());
-                r.push(shared.is_closed() as u8);
+        },
+        Some(&TRY_RECV) => match shared.try_recv() {
+            Recv::Item(m) => {
+                let mut r = vec![1];
+                encode(&m, &mut r);
                 r
             }
-            _ => break,
-        };
-        if write_frame(&mut s, &reply).is_err() {
-            break;
+            Recv::Empty => vec![0],
+            Recv::Closed => vec![3],
+        },
+        Some(&WAIT) if req.len() >= 10 => {
+            let t = f64::from_le_bytes(req[2..10].try_into().unwrap());
+            let t = Duration::from_secs_f64(t.clamp(0.0, WAIT_SLICE.as_secs_f64()));
+            vec![shared.wait_blocking(req[1] == 1, Some(t)) as u8]
         }
+        Some(&CLOSE) => {
+            shared.close();
+            vec![0]
+        }
+        Some(&INFO) => {
+            let mut r = Vec::with_capacity(17);
+            r.extend_from_slice(&(shared.len() as u64).to_le_bytes());
+            r.extend_from_slice(&(shared.capacity() as u64).to_le_bytes());
+            r.push(shared.is_closed() as u8);
+            r
+        }
+        _ => vec![2],
     }
-}
-
-/// Parent side, before spawning a child process: one socket pair per channel,
-/// a serving thread on the parent's end, `BIOXEN_CHANNEL_FDS` and an fd the
-/// child inherits. Drop the returned fds once the child is spawned.
-pub fn export(
-    cmd: &mut std::process::Command,
-    channels: Vec<(String, Arc<Shared>)>,
-) -> io::Result<Vec<OwnedFd>> {
-    use std::os::unix::process::CommandExt;
-    let mut names = Vec::new();
-    let mut child_ends: Vec<OwnedFd> = Vec::new();
-    for (name, shared) in channels {
-        let (parent, child) = UnixStream::pair()?;
-        std::thread::Builder::new()
-            .name(format!("channel-{name}"))
-            .spawn(move || serve(shared, parent))?;
-        names.push(format!("{name}={}", child.as_raw_fd()));
-        child_ends.push(child.into());
-    }
-    if names.is_empty() {
-        return Ok(child_ends);
-    }
-    cmd.env(ENV, names.join(","));
-    let fds: Vec<i32> = child_ends.iter().map(|f| f.as_raw_fd()).collect();
-    // SAFETY: between fork and exec only fcntl is called, which is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            for fd in &fds {
-                if libc::fcntl(*fd, libc::F_SETFD, 0) == -1 {
-                    return Err(io::Error::last_os_error());
-                }
-            }
-            Ok(())
-        });
-    }
-    Ok(child_ends)
-}
-
-/// Child side: the channels the parent passed, by name (empties the variable).
-pub fn from_env() -> Vec<(String, super::Handle)> {
-    let Ok(spec) = std::env::var(ENV) else {
-        return Vec::new();
-    };
-    // SAFETY: called once at child start-up, before any other thread reads the environment.
-    unsafe { std::env::remove_var(ENV) };
-    spec.split(',')
-        .filter_map(|item| {
-            let (name, fd) = item.split_once('=')?;
-            let fd: i32 = fd.parse().ok()?;
-            // SAFETY: the parent passed this fd for us alone; we take ownership once.
-            let stream = unsafe { UnixStream::from_raw_fd(fd) };
-            let _ = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
-            let link = Link {
-                name: name.to_string(),
-                stream: Mutex::new(stream),
-            };
-            Some((name.to_string(), super::Handle::Remote(Arc::new(link))))
-        })
-        .collect()
 }

@@ -8,11 +8,13 @@
 //! channels wait by blocking their thread. Both give up when the VM is
 //! interrupted (timeout, cancel, close).
 use crate::library::channel::{self, Handle};
+use crate::library::vm::value::{Reader, put_bytes};
 use crate::runtime::error::{BioxenError, error};
 use crate::runtime::interrupt::{Interrupter, Reason};
 use mlua::{Function, Lua, MultiValue, Result as LuaResult, Table, Value};
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::Duration;
 
@@ -175,31 +177,100 @@ impl Extras {
         Ok(())
     }
 
-    /// The grants as one environment value for a process child (`BIOXEN_NET_GRANTS`).
-    #[allow(dead_code)] // for the process backend
-    pub fn grants_env(&self) -> Option<String> {
-        self.grants.as_ref().map(|g| g.join(","))
+    /// What a process child needs, appended to the VM's INIT frame: the
+    /// grants and the channel names (the queues stay in the host).
+    pub fn encode_init(&self, out: &mut Vec<u8>) {
+        let put = |out: &mut Vec<u8>, s: &str| put_bytes(out, s.as_bytes());
+        match &self.grants {
+            None => out.push(0),
+            Some(g) => {
+                out.push(1);
+                out.extend_from_slice(&(g.len() as u32).to_le_bytes());
+                for x in g {
+                    put(out, x);
+                }
+            }
+        }
+        out.extend_from_slice(&(self.channels.len() as u32).to_le_bytes());
+        for (name, _) in &self.channels {
+            put(out, name);
+        }
     }
 }
 
-#[allow(dead_code)] // for the process backend
-pub const GRANTS_ENV: &str = "BIOXEN_NET_GRANTS";
+fn decode_init(b: &[u8]) -> Result<(Option<Vec<String>>, Vec<String>), String> {
+    let mut r = Reader::new(b);
+    let grants = match r.u8()? {
+        0 => None,
+        _ => {
+            let n = r.u32()?;
+            Some((0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?)
+        }
+    };
+    let n = r.u32()?;
+    let names = (0..n).map(|_| r.string()).collect::<Result<Vec<_>, _>>()?;
+    Ok((grants, names))
+}
 
-/// Child side of a process VM: the grants and channels its parent passed.
-#[allow(dead_code)] // for the process backend
-pub fn from_env() -> Extras {
-    let grants = std::env::var(GRANTS_ENV).ok().map(|s| {
-        s.split(',')
-            .filter(|x| !x.is_empty())
-            .map(str::to_string)
-            .collect()
-    });
-    // SAFETY: read once at child start-up, before other threads look at the environment.
-    unsafe { std::env::remove_var(GRANTS_ENV) };
-    Extras {
-        grants,
-        channels: channel::remote::from_env(),
+/// Host side: the extras of each process VM, by id, for its (re)starts and its
+/// channel requests.
+fn registry() -> &'static Mutex<HashMap<String, Extras>> {
+    static R: OnceLock<Mutex<HashMap<String, Extras>>> = OnceLock::new();
+    R.get_or_init(Default::default)
+}
+
+/// Records (or, when empty, forgets) the extras of process VM `id`.
+pub fn register(id: &str, extras: Extras) {
+    let mut r = registry().lock().unwrap();
+    if extras.is_empty() {
+        r.remove(id);
+    } else {
+        r.insert(id.to_string(), extras);
     }
+}
+
+/// The bytes to append to process VM `id`'s INIT frame (empty when it has no extras).
+pub fn init_payload(id: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    if let Some(x) = registry().lock().unwrap().get(id) {
+        x.encode_init(&mut out);
+    }
+    out
+}
+
+/// Host side: serves a channel request from process VM `id`.
+pub fn serve_channel(id: &str, req: &[u8]) -> Vec<u8> {
+    let channels = registry()
+        .lock()
+        .unwrap()
+        .get(id)
+        .map(|x| x.channels.clone())
+        .unwrap_or_default();
+    channel::remote::serve(&channels, req)
+}
+
+/// Child side of a process VM: installs `net` and `channels` from the INIT
+/// extras; channel requests go to the host through `transport`.
+pub fn install_from_init(
+    lua: &Lua,
+    bytes: &[u8],
+    transport: impl Fn(&[u8]) -> Result<Vec<u8>, String> + Send + Sync + Clone + 'static,
+) -> Result<(), String> {
+    if bytes.is_empty() {
+        return Ok(());
+    }
+    let (grants, names) = decode_init(bytes)?;
+    SINGLE_THREADED.store(true, std::sync::atomic::Ordering::Relaxed);
+    let channels = names
+        .into_iter()
+        .map(|name| {
+            let link = channel::remote::Link::new(&name, Box::new(transport.clone()));
+            (name, Handle::Remote(Arc::new(link)))
+        })
+        .collect();
+    Extras { grants, channels }
+        .install(lua)
+        .map_err(|e| e.to_string())
 }
 
 /// The runtime the children's sockets live on (their own threads drive it).
@@ -247,6 +318,9 @@ pub fn interrupted(reason: Reason) -> mlua::Error {
 /// Drives `fut` to completion on this thread, with the networking runtime's
 /// reactor and timers; stops early when the state is interrupted.
 pub fn block_on<T>(lua: &Lua, fut: impl Future<Output = LuaResult<T>>) -> LuaResult<T> {
+    if SINGLE_THREADED.load(std::sync::atomic::Ordering::Relaxed) {
+        return block_on_here(lua, fut);
+    }
     let _guard = runtime().enter();
     let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut cx = Context::from_waker(&waker);
@@ -260,6 +334,38 @@ pub fn block_on<T>(lua: &Lua, fut: impl Future<Output = LuaResult<T>>) -> LuaRes
         }
         std::thread::park_timeout(Duration::from_millis(50));
     }
+}
+
+/// A process child may not start threads (RLIMIT_NPROC = 0) and runs one VM
+/// on one thread, so its sockets live on a runtime driven by that thread.
+static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn block_on_here<T>(lua: &Lua, fut: impl Future<Output = LuaResult<T>>) -> LuaResult<T> {
+    thread_local! {
+        static RT: Option<tokio::runtime::Runtime> = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .ok();
+    }
+    RT.with(|rt| {
+        let rt = rt
+            .as_ref()
+            .ok_or_else(|| error("Networking", "cannot start the networking runtime"))?;
+        rt.block_on(async {
+            let mut tick = tokio::time::interval(Duration::from_millis(50));
+            let mut fut = std::pin::pin!(fut);
+            loop {
+                tokio::select! {
+                    r = &mut fut => return r,
+                    _ = tick.tick() => {
+                        if let Some(r) = interrupt_reason(lua) {
+                            return Err(interrupted(r));
+                        }
+                    }
+                }
+            }
+        })
+    })
 }
 
 /// `block(f, ...)`: calls a (possibly async) function to completion, for child VMs.

@@ -30,7 +30,10 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         })
         .function("process_create", |_, opts: Table| {
             let restart = opts.raw_get::<Option<bool>>("restart")?.unwrap_or(true);
-            process::create(parse_options(&opts)?, restart)
+            let extras = crate::library::net::child::Extras::parse(&opts)?;
+            let opts = parse_options(&opts)?;
+            crate::library::net::child::register(&opts.id, extras);
+            process::create(opts, restart)
         })
         .function("process_pool", |_, n: usize| {
             process::set_pool_size(n.min(64));

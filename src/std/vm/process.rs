@@ -260,6 +260,8 @@ fn start(opts: &Options) -> Result<Proc, String> {
         let p = acquire().map_err(|e| format!("cannot start a VM process: {e}"))?;
         let mut payload = Vec::new();
         opts.encode(&mut payload);
+        // networked/grants/channels (bioxen.net, bioxen.channel)
+        payload.extend(crate::library::net::child::init_payload(&opts.id));
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
             last = p.death().1;
             continue;
@@ -408,6 +410,14 @@ impl ProcShared {
                     protocol::write_all_fd(
                         p.tx(),
                         &protocol::frame(protocol::MODULE_SOURCE, &reply),
+                    )
+                    .map_err(|_| ReadError::Closed)?;
+                }
+                protocol::CHANNEL_OP => {
+                    let reply = crate::library::net::child::serve_channel(&self.id, &payload);
+                    protocol::write_all_fd(
+                        p.tx(),
+                        &protocol::frame(protocol::CHANNEL_REPLY, &reply),
                     )
                     .map_err(|_| ReadError::Closed)?;
                 }
