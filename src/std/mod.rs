@@ -27,6 +27,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "bounded channels that copy values between tasks and VMs",
     },
     Library {
+        name: "cluster",
+        native: None,
+        summary: "a pool of child VMs mapping a function over inputs",
+    },
+    Library {
         name: "env",
         native: Some(env::module),
         summary: "system facts, folders, interpreters, configuration",

@@ -129,6 +129,18 @@ function VM:call(name, ...)
   return unpack(r.values, 1, r.n)
 end
 
+--- Calls the VM's global function `name` without waiting; `job:wait()` gives the
+--- result table (used by bioxen.cluster).
+function VM:call_async(name, ...)
+  if type(name) ~= "string" then
+    raise("Argument", "call_async needs the name of a global function, got " .. type(name))
+  end
+  if self._h.call_async then return self._h:call_async(name, ...) end
+  local h, args = self._h, { n = select("#", ...), ... }
+  local t = bioxen.task.spawn(function() return h:call(name, unpack(args, 1, args.n)) end)
+  return { wait = function() return bioxen.task.wait(t) end, done = function() return t:status() ~= "running" end }
+end
+
 --- "idle" | "busy" | "dead" (closed VMs are "dead").
 function VM:status()
   return self._h:status()
