@@ -114,3 +114,74 @@ describe("channel", function()
     raises("Argument", channel.new, -3)
   end)
 end)
+
+for _, backend in ipairs({ "thread", "process" }) do
+  describe("channel in " .. backend .. " VMs", function()
+    local vm = bioxen.vm
+    it("is handed over at creation with the same methods, both ways", function()
+      local jobs, results = channel{ capacity = 8 }, channel{ capacity = 8 }
+      local w = vm.create{ backend = backend, timeout = 10, channels = { jobs = jobs, results = results } }
+      local job = w:exec_async([[
+        local n = 0
+        for item in channels.jobs do
+          channels.results:send({ id = item.id, len = #item.seq, tag = tostring(channels.jobs):match("^channel") })
+          n = n + 1
+        end
+        channels.results:close()
+        return n
+      ]])
+      for i = 1, 5 do jobs:send({ id = i, seq = ("ACGT"):rep(i) }) end
+      jobs:close()
+      local got = {}
+      for r in results do got[#got + 1] = r end
+      eq(#got, 5)
+      eq(got[3], { id = 3, len = 12, tag = "channel" })
+      local r = job:wait(10)
+      eq({ r.ok, r.values[1] }, { true, 5 }, r.error)
+      w:close()
+    end)
+    it("applies back-pressure to a child VM's sends", function()
+      local ch = channel{ capacity = 2 }
+      local w = vm.create{ backend = backend, timeout = 10, channels = { ch = ch } }
+      local job = w:exec_async([[for i = 1, 6 do channels.ch:send(i) end return "sent"]])
+      task.sleep(0.2)
+      eq(ch:len(), 2, "the child waits while the channel is full")
+      eq(job:done(), false)
+      local got = {}
+      for _ = 1, 6 do got[#got + 1] = ch:recv(5) end
+      eq(got, { 1, 2, 3, 4, 5, 6 })
+      eq(job:wait(10).values[1], "sent")
+      w:close()
+    end)
+    it("shows a child VM a closed channel: recv ends, send raises Closed", function()
+      local ch = channel{ capacity = 2 }
+      ch:send("last")
+      ch:close()
+      local w = vm.create{ backend = backend, timeout = 10, channels = { ch = ch } }
+      local r = w:exec([[
+        local a, ok1 = channels.ch:recv(1)
+        local b, ok2 = channels.ch:recv(1)
+        local ok, e = pcall(channels.ch.send, channels.ch, 1)
+        return a, ok1, b, ok2, e.kind
+      ]])
+      eq({ r.ok, r.values[1], r.values[2], r.values[3], r.values[4], r.values[5] }, { true, "last", true, nil, false, "Closed" })
+      w:close()
+    end)
+    it("times out a child's recv, and a VM timeout stops a child waiting on a channel", function()
+      local ch = channel{ capacity = 1 }
+      local w = vm.create{ backend = backend, timeout = 0.5, channels = { ch = ch } }
+      local r = w:exec([[local ok, e = pcall(channels.ch.recv, channels.ch, 0.05) return e.kind]])
+      eq(r.values[1], "Timeout")
+      local t0 = channel.now()
+      local stuck = w:exec_async([[return channels.ch:recv()]]):wait(10)
+      eq(stuck.ok, false)
+      eq(stuck.kind, "Timeout")
+      assert(channel.now() - t0 < 5, "the wait ended at the VM's timeout")
+      w:close()
+    end)
+    it("refuses channels that are not channels", function()
+      raises("Argument", vm.create, { backend = backend, channels = { x = {} } })
+      raises("Argument", vm.create, { backend = backend, channels = "ch" })
+    end)
+  end)
+end

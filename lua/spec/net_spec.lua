@@ -295,3 +295,87 @@ describe("net restrict", function()
     raises("Sandbox", net.restrict, "127.0.0.1:*")
   end)
 end)
+
+for _, backend in ipairs({ "thread", "process" }) do
+  describe("net in " .. backend .. " VMs", function()
+    local vm = bioxen.vm
+    it("is there only when networked, with the grants given", function()
+      local plain = vm.create{ backend = backend }
+      eq(plain:exec("return net == nil").values[1], true)
+      plain:close()
+      local w = vm.create{ backend = backend, networked = true, grants = { net = { "127.0.0.1:*", "example.org:443" } } }
+      local r = w:exec("return net.grants, net.restrict, net.validate_port('80')")
+      eq({ r.values[1], r.values[2], r.values[3] }, { { "127.0.0.1:*", "example.org:443" }, nil, 80 })
+      w:close()
+    end)
+    it("reaches granted addresses: TCP both ways, UDP, HTTP", function()
+      local l = net.listen{ port = 0 }
+      local t = task.spawn(function()
+        local c = l:accept(10)
+        c:write_line("hello " .. c:read_line(5))
+        c:close()
+        local c2 = l:accept(10)
+        local head = {}
+        while true do local line = c2:read_line(5) if line == "" or line == nil then break end head[#head + 1] = line end
+        c2:write("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}")
+        c2:close()
+      end)
+      local w = vm.create{ backend = backend, timeout = 10, networked = true, grants = { net = { "127.0.0.1:*" } } }
+      -- exec_async: the host's server task must keep running while the child works
+      local r = w:exec_async(([[
+        local c = net.connect{ host = "127.0.0.1", port = %d, timeout = 5 }
+        c:write_line("child")
+        local reply = c:read_line(5)
+        c:close()
+        local resp = net.http.request{ url = "http://127.0.0.1:%d/x", timeout = 5 }
+        local a, b = net.udp(), net.udp()
+        a:send("dgram", "127.0.0.1", b:port())
+        local d = b:recv(5)
+        local srv = net.listen{ host = "127.0.0.1", port = 0 }
+        return reply, resp.status, resp.json.ok, d, srv:port() > 0
+      ]]):format(l:port(), l:port())):wait(20)
+      eq({ r.ok, r.values[1], r.values[2], r.values[3], r.values[4], r.values[5] }, { true, "hello child", 200, true, "dgram", true }, r.error)
+      task.wait(t)
+      l:close()
+      w:close()
+    end)
+    it("refuses everything not granted with Sandbox", function()
+      local w = vm.create{ backend = backend, networked = true, grants = { net = { "127.0.0.1:9", "example.org:443" } } }
+      local r = w:exec([[
+        local kinds = {}
+        for _, f in ipairs({
+          function() return net.connect{ host = "127.0.0.1", port = 10 } end,
+          function() return net.connect{ host = "localhost", port = 9 } end,
+          function() return net.listen{ host = "127.0.0.1", port = 0 } end,
+          function() return net.http.request{ url = "http://example.org/" } end,
+          function() return net.udp{ host = "0.0.0.0", port = 0 } end,
+        }) do
+          local ok, e = pcall(f)
+          kinds[#kinds + 1] = ok and "allowed" or e.kind
+        end
+        return kinds
+      ]])
+      eq(r.values[1], { "Sandbox", "Sandbox", "Sandbox", "Sandbox", "Sandbox" }, r.error)
+      w:close()
+    end)
+    it("refuses bad grants at creation with Sandbox", function()
+      raises("Sandbox", vm.create, { backend = backend, networked = true })
+      raises("Sandbox", vm.create, { backend = backend, networked = true, grants = { net = { "*:80" } } })
+      raises("Sandbox", vm.create, { backend = backend, networked = true, grants = { net = { "example.org" } } })
+      raises("Sandbox", vm.create, { backend = backend, networked = true, grants = { fs = { "/" } } })
+      raises("Sandbox", vm.create, { backend = backend, grants = { net = { "127.0.0.1:*" } } })
+      raises("Sandbox", vm.create, { backend = backend, networked = true, grants = { net = { 80 } } })
+    end)
+    it("stops a child blocked on the network at the VM's timeout", function()
+      local l = net.listen{ port = 0 }
+      local w = vm.create{ backend = backend, timeout = 0.5, networked = true, grants = { net = { "127.0.0.1:*" } } }
+      local r = w:exec_async(([[
+        local c = net.connect{ host = "127.0.0.1", port = %d }
+        return c:read_line()
+      ]]):format(l:port())):wait(10)
+      eq({ r.ok, r.kind }, { false, "Timeout" })
+      l:close()
+      w:close()
+    end)
+  end)
+end

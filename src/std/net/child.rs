@@ -163,6 +163,7 @@ impl Extras {
 
     /// Installs `net` and `channels` as globals of the child's state.
     pub fn install(&self, lua: &Lua) -> LuaResult<()> {
+        remember_interrupter(lua);
         if let Some(g) = &self.grants {
             let net = super::child_module(lua, g)?;
             lua.globals().raw_set("net", net)?;
@@ -294,16 +295,25 @@ impl Wake for Unpark {
     }
 }
 
-/// The interrupter attached to this state, if any (set by `Interrupter::attach`).
-pub fn interrupt_reason(lua: &Lua) -> Option<Reason> {
-    let p = lua
-        .named_registry_value::<mlua::LightUserData>("bioxen.interrupter")
-        .ok()?;
-    if p.0.is_null() {
-        return None;
+/// The address of the state's `Interrupter`, read once at install time: once a
+/// VM is interrupted, its hook fails every protected call mlua makes (registry
+/// reads included), so it cannot be looked up at the moment it matters.
+struct InterrupterRef(usize);
+
+/// Remembers the state's interrupter (set by `Interrupter::attach`), if any.
+pub fn remember_interrupter(lua: &Lua) {
+    if let Ok(p) = lua.named_registry_value::<mlua::LightUserData>("bioxen.interrupter")
+        && !p.0.is_null()
+    {
+        lua.set_app_data(InterrupterRef(p.0 as usize));
     }
-    // SAFETY: the pointer is the state's own Interrupter, which outlives the state.
-    unsafe { (*(p.0 as *const Interrupter)).reason() }
+}
+
+/// Why the state is being interrupted (VM timeout, cancel, Ctrl-C), if it is.
+pub fn interrupt_reason(lua: &Lua) -> Option<Reason> {
+    let p = lua.app_data_ref::<InterrupterRef>()?.0;
+    // SAFETY: the state's own Interrupter, which outlives the state.
+    unsafe { (*(p as *const Interrupter)).reason() }
 }
 
 pub fn interrupted(reason: Reason) -> mlua::Error {
