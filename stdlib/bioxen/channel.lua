@@ -73,21 +73,27 @@ end
 function Channel:send(v, timeout)
   local payload, is_table = pack(v)
   local try_send = self._send
-  if try_send(payload, is_table) then return true end
+  local ok, why = try_send(payload, is_table)
+  if ok then return true end
+  if why then raise("Closed", "the channel is closed") end
   local h = self.handle
   local deadline = timeout and now() + timeout
   while true do
     if not wait(h, true, remaining(deadline)) then
       raise("Timeout", ("channel send timed out after %gs (the channel stayed full)"):format(timeout), { timeout = timeout })
     end
-    if try_send(payload, is_table) then return true end
+    ok, why = try_send(payload, is_table)
+    if ok then return true end
+    if why then raise("Closed", "the channel is closed") end
   end
 end
 
 --- Sends without waiting: false when the channel is full.
 function Channel:try_send(v)
   local payload, is_table = pack(v)
-  return self._send(payload, is_table)
+  local ok, why = self._send(payload, is_table)
+  if why then raise("Closed", "the channel is closed") end
+  return ok
 end
 
 local function unpack_msg(v, st)

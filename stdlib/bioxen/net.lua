@@ -41,8 +41,13 @@ local function build(native)
               return served
             end
           else
-            m = function(self, ...)
-              return wrap(block(f, self == p and obj or self, ...))
+            local fast = obj[k .. "_b"] -- a native blocking twin, when there is one
+            if fast then
+              m = function(self, ...) return fast(self == p and obj or self, ...) end
+            else
+              m = function(self, ...)
+                return wrap(block(f, self == p and obj or self, ...))
+              end
             end
           end
           methods[k] = m

@@ -5,6 +5,7 @@
 //! Rust holds queues of owned messages; the Lua half (stdlib/bioxen/channel.lua)
 //! turns values into messages: strings and scalars go as they are, tables as
 //! LuaJIT `string.buffer` encodings, which the receiving state decodes.
+mod fast;
 pub mod remote;
 
 use crate::runtime::{builder::LibraryBuilder, error::BioxenError};
@@ -167,6 +168,15 @@ impl Shared {
             return true;
         }
         let deadline = timeout.map(|t| Instant::now() + t);
+        // Then nap without registering as a waiter: the other side need not
+        // wake us for every value, and values pile up to be taken in a run.
+        let napping_until = Instant::now() + NAP_FOR;
+        while Instant::now() < napping_until && deadline.is_none_or(|d| Instant::now() < d) {
+            std::thread::sleep(NAP);
+            if self.ready(sending) {
+                return true;
+            }
+        }
         let waiters = self.waiters(sending);
         waiters.fetch_add(1, Ordering::SeqCst);
         fence(Ordering::SeqCst);
@@ -288,7 +298,9 @@ fn string_buffer(lua: &Lua) -> LuaResult<Value> {
     open.call::<Value>(())
 }
 
-const SPIN_FOR: Duration = Duration::from_micros(50);
+const SPIN_FOR: Duration = Duration::from_micros(20);
+const NAP: Duration = Duration::from_micros(50);
+const NAP_FOR: Duration = Duration::from_millis(2);
 const SLICE: Duration = Duration::from_millis(100);
 
 fn epoch() -> Instant {
@@ -323,7 +335,11 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             },
         )
         // Closures bound to one handle: the per-value path skips the userdata lookup.
-        .function("bind", |lua, h: mlua::UserDataRef<Handle>| {
+        .function("bind", |lua, ud: AnyUserData| {
+            let h = ud.borrow::<Handle>()?.clone();
+            if let Handle::Local(shared) = &h {
+                return fast::bind(lua, &ud, shared);
+            }
             let (hs, hr) = (h.clone(), h.clone());
             let send = lua.create_function(move |_, (v, is_table): (Value, Option<bool>)| {
                 let m = to_msg(v, is_table.unwrap_or(false))?;

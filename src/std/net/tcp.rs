@@ -1,5 +1,6 @@
 //! TCP: listeners and connections on tokio, with line, length-prefixed and raw reads.
 use super::address::{Policy, check};
+use super::child::block_on;
 use crate::runtime::error::{BioxenError, error};
 use mlua::{
     Function, Lua, MultiValue, Result as LuaResult, UserData, UserDataMethods, UserDataRef, Value,
@@ -280,6 +281,46 @@ impl UserData for Conn {
         m.add_async_method("close", |_, this, ()| async move {
             this.close().await;
             Ok(())
+        });
+        // Blocking twins for child VMs (no event loop): the same futures, run
+        // to completion here; cheaper than going through `block`.
+        m.add_method("read_line_b", |lua, this, timeout: Option<f64>| {
+            let line = block_on(lua, with_timeout(timeout, "read_line", this.read_line()))?;
+            bytes(lua, line)
+        });
+        m.add_method(
+            "read_frame_b",
+            |lua, this, (timeout, max): (Option<f64>, Option<f64>)| {
+                let max = match max {
+                    Some(m) => size(m, "max frame size")?,
+                    None => MAX_FRAME,
+                };
+                let data = block_on(
+                    lua,
+                    with_timeout(timeout, "read_frame", this.read_frame(max)),
+                )?;
+                bytes(lua, data)
+            },
+        );
+        m.add_method(
+            "read_b",
+            |lua, this, (n, timeout): (Option<f64>, Option<f64>)| {
+                let n = size(n.unwrap_or(65536.0), "read size")?;
+                let data = block_on(lua, with_timeout(timeout, "read", this.read_some(n)))?;
+                bytes(lua, data)
+            },
+        );
+        m.add_method("write_b", |lua, this, data: mlua::LuaString| {
+            block_on(lua, this.write_parts(&[&data.as_bytes()]))
+        });
+        m.add_method("write_line_b", |lua, this, data: mlua::LuaString| {
+            block_on(lua, this.write_parts(&[&data.as_bytes(), b"\n"]))
+        });
+        m.add_method("write_frame_b", |lua, this, data: mlua::LuaString| {
+            let b = data.as_bytes();
+            let len = u32::try_from(b.len())
+                .map_err(|_| net_err("a frame cannot be larger than 4 GiB"))?;
+            block_on(lua, this.write_parts(&[&len.to_be_bytes(), &b]))
         });
         m.add_method("peer", |_, this, ()| Ok(this.peer.clone()));
         m.add_method("address", |_, this, ()| Ok(this.local.clone()));

@@ -1,0 +1,42 @@
+-- cluster:map of CPU-bound work: 1 worker vs 2 workers (and more if asked).
+-- Usage: bioxen bench/net/cluster_scaling.lua [items=16] [backend=thread]
+local cluster, now = bioxen.cluster, bioxen.channel.now
+local items = tonumber(arg and arg[1]) or 16
+local backend = arg and arg[2] or "thread"
+
+-- Each item: 4-mer counts of a 200 kb pseudo-random sequence built in the worker.
+local work = [[
+function(seed)
+  local x, parts = seed, {}
+  local bases = { "A", "C", "G", "T" }
+  for i = 1, 200000 do
+    x = (x * 1103515245 + 12345) % 2147483648
+    parts[i] = bases[x % 4 + 1]
+  end
+  local s, counts = table.concat(parts), {}
+  for i = 1, #s - 3 do
+    local w = s:sub(i, i + 3)
+    counts[w] = (counts[w] or 0) + 1
+  end
+  return counts.ACGT or 0
+end
+]]
+local inputs = {}
+for i = 1, items do inputs[i] = i end
+
+local function run(size)
+  local c = cluster.new{ size = size, backend = backend, timeout = 600 }
+  c:map(work, { 1 }) -- load the function and warm up each worker's JIT a little
+  local t0 = now()
+  local r, failures = c:map(work, inputs)
+  local dt = now() - t0
+  c:close()
+  assert(failures == nil, failures and failures[1].error)
+  return dt, r
+end
+
+local t1, r1 = run(1)
+local t2, r2 = run(2)
+for i = 1, items do assert(r1[i] == r2[i], "same results") end
+print(("cluster:map, %d CPU-bound items on %s VMs: 1 worker %.2fs (%.1f items/s), 2 workers %.2fs (%.1f items/s): %.2fx")
+  :format(items, backend, t1, items / t1, t2, items / t2, t1 / t2))
