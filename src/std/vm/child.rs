@@ -141,7 +141,9 @@ impl Session {
         let opts = Options::decode(&mut reader)?;
         apply_limits(&opts);
         let modules: ModuleSource = Box::new(fetch_module);
-        let child = Child::new(opts, Some(modules)).map_err(|e| e.to_string())?;
+        let child = Child::new(opts.clone(), Some(modules))
+            .and_then(|c| c.configure(opts))
+            .map_err(|e| e.to_string())?;
         // networked/grants/channels (bioxen.net, bioxen.channel) follow the options
         crate::library::net::child::install_from_init(
             &child.lua,
