@@ -6,6 +6,7 @@ use mlua::{Lua, Result as LuaResult, Table};
 
 pub mod channel;
 pub mod env;
+pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod net;
@@ -37,6 +38,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "system facts, folders, interpreters, configuration",
     },
     Library {
+        name: "hotreload",
+        native: Some(hotreload::module),
+        summary: "reload required modules in place, watch their files",
+    },
+    Library {
         name: "json",
         native: Some(json::module),
         summary: "JSON encode and decode",
@@ -50,6 +56,16 @@ pub const LIBRARIES: &[Library] = &[
         name: "net",
         native: Some(net::module),
         summary: "host/port validation, TCP, UDP and an HTTP client",
+    },
+    Library {
+        name: "pretty",
+        native: None,
+        summary: "readable text for any value (the REPL's printer)",
+    },
+    Library {
+        name: "repl",
+        native: None,
+        summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
         name: "task",
