@@ -100,6 +100,25 @@ describe("channel", function()
     for v in again:iter() do seen[#seen + 1] = v end
     eq(seen, { "a" })
   end)
+  it("takes queued values in batches", function()
+    local ch = channel{ capacity = 8 }
+    for i = 1, 5 do ch:send(i % 2 == 0 and { n = i } or i) end
+    local vals, n = ch:recv_batch(3)
+    eq({ n, vals }, { 3, { 1, { n = 2 }, 3 } })
+    vals, n = ch:recv_batch()
+    eq({ n, vals }, { 2, { { n = 4 }, 5 } })
+    raises("Timeout", ch.recv_batch, ch, 4, 0.02)
+    task.spawn(function() for i = 1, 600 do ch:send(i) end ch:close() end)
+    local sum, count = 0, 0
+    for v in ch:iter{ batch = 64 } do sum, count = sum + v, count + 1 end
+    eq({ count, sum }, { 600, 600 * 601 / 2 })
+    eq(ch:recv_batch(), nil, "closed and drained")
+  end)
+  it("has a monotonic clock for timing", function()
+    local a = channel.now()
+    task.sleep(0.01)
+    assert(channel.now() - a >= 0.009)
+  end)
   it("reports its size, capacity and state", function()
     local ch = channel.new(3)
     ch:send(1)
