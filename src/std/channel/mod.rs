@@ -44,6 +44,10 @@ pub struct Shared {
     closed: AtomicBool,
     recv_waiters: AtomicUsize,
     send_waiters: AtomicUsize,
+    /// A wake-up is on its way to the receivers / senders: the other side does
+    /// not signal again for every value until a waiter has looked (coalescing).
+    recv_wake_pending: AtomicBool,
+    send_wake_pending: AtomicBool,
     lock: Mutex<()>,
     cv: Condvar,
     notify: Notify,
@@ -59,6 +63,8 @@ impl Shared {
             queue: ArrayQueue::new(capacity),
             closed: AtomicBool::new(false),
             recv_waiters: AtomicUsize::new(0),
+            recv_wake_pending: AtomicBool::new(false),
+            send_wake_pending: AtomicBool::new(false),
             send_waiters: AtomicUsize::new(0),
             lock: Mutex::new(()),
             cv: Condvar::new(),
@@ -70,9 +76,11 @@ impl Shared {
         self.queue.capacity()
     }
 
-    fn wake(&self, waiters: &AtomicUsize) {
+    fn wake(&self, sending: bool) {
         fence(Ordering::SeqCst);
-        if waiters.load(Ordering::SeqCst) > 0 {
+        if self.waiters(sending).load(Ordering::SeqCst) > 0
+            && !self.pending(sending).swap(true, Ordering::SeqCst)
+        {
             drop(self.lock.lock().unwrap());
             self.cv.notify_all();
             self.notify.notify_waiters();
@@ -87,7 +95,7 @@ impl Shared {
         match self.queue.push(m) {
             Err(m) => Ok(Some(m)),
             Ok(()) => {
-                self.wake(&self.recv_waiters);
+                self.wake(false);
                 Ok(None)
             }
         }
@@ -96,7 +104,7 @@ impl Shared {
     pub fn try_recv(&self) -> Recv {
         match self.queue.pop() {
             Some(m) => {
-                self.wake(&self.send_waiters);
+                self.wake(true);
                 Recv::Item(m)
             }
             None if self.closed.load(Ordering::Acquire) => match self.queue.pop() {
@@ -130,6 +138,14 @@ impl Shared {
             } else {
                 !self.queue.is_empty()
             }
+    }
+
+    fn pending(&self, sending: bool) -> &AtomicBool {
+        if sending {
+            &self.send_wake_pending
+        } else {
+            &self.recv_wake_pending
+        }
     }
 
     fn waiters(&self, sending: bool) -> &AtomicUsize {
@@ -182,6 +198,7 @@ impl Shared {
         fence(Ordering::SeqCst);
         let mut g = self.lock.lock().unwrap();
         let result = loop {
+            self.pending(sending).store(false, Ordering::SeqCst);
             if self.ready(sending) {
                 break true;
             }
@@ -210,7 +227,7 @@ impl Shared {
                 let notified = self.notify.notified();
                 tokio::pin!(notified);
                 notified.as_mut().enable();
-                fence(Ordering::SeqCst);
+                self.pending(sending).store(false, Ordering::SeqCst);
                 if self.ready(sending) {
                     return;
                 }
