@@ -198,6 +198,34 @@ for _, backend in ipairs({ "thread", "process" }) do
       assert(channel.now() - t0 < 5, "the wait ended at the VM's timeout")
       w:close()
     end)
+    it("loses and duplicates nothing with several producers and consumers on a tiny channel", function()
+      local ch, out = channel{ capacity = 3 }, channel{ capacity = 3 }
+      local function producer(first)
+        local w = vm.create{ backend = backend, timeout = 30, channels = { ch = ch } }
+        return w, w:exec_async(("for i = %d, %d do channels.ch:send(i) end"):format(first, first + 999))
+      end
+      local p1, j1 = producer(1)
+      local p2, j2 = producer(1001)
+      local cw = vm.create{ backend = backend, timeout = 30, channels = { ch = ch, out = out } }
+      local cj = cw:exec_async("local n = 0 for v in channels.ch do channels.out:send(v) n = n + 1 end channels.out:close() return n")
+      local seen, host_n = {}, 0
+      local host = task.spawn(function()
+        for v in ch do seen[v] = (seen[v] or 0) + 1 host_n = host_n + 1 end
+      end)
+      local relay = task.spawn(function()
+        for v in out do seen[v] = (seen[v] or 0) + 1 end
+      end)
+      eq(j1:wait(30).ok, true)
+      eq(j2:wait(30).ok, true)
+      ch:close()
+      task.wait(host)
+      local r = cj:wait(30)
+      task.wait(relay)
+      eq(r.ok, true, r.error)
+      eq(r.values[1] + host_n, 2000)
+      for i = 1, 2000 do eq(seen[i], 1, "value " .. i) end
+      p1:close() p2:close() cw:close()
+    end)
     it("refuses channels that are not channels", function()
       raises("Argument", vm.create, { backend = backend, channels = { x = {} } })
       raises("Argument", vm.create, { backend = backend, channels = "ch" })
