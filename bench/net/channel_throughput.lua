@@ -1,13 +1,14 @@
 -- Channel throughput between two thread-backend VMs: one sends N values, the
--- other receives them. Usage: bioxen bench/net/channel_throughput.lua [N]
+-- other receives them. Usage: bioxen bench/net/channel_throughput.lua [N] [repeat=3]
 local vm, channel = bioxen.vm, bioxen.channel
 local N = tonumber(arg and arg[1]) or 2000000
+local REPEAT = tonumber(arg and arg[2]) or 3 -- best of, the machine is shared
 
 local function now()
   return bioxen.channel.now and bioxen.channel.now() or os.clock()
 end
 
-local function run(label, value_src, n, batch)
+local function run_once(label, value_src, n, batch)
   local ch = channel{ capacity = 4096 }
   local producer = vm.create{ backend = "thread", timeout = 0, channels = { ch = ch } }
   local consumer = vm.create{ backend = "thread", timeout = 0, channels = { ch = ch } }
@@ -40,8 +41,14 @@ local function run(label, value_src, n, batch)
   assert(cr.ok, cr.error)
   assert(cr.values[1] == n, "lost values: " .. tostring(cr.values[1]))
   producer:close() consumer:close()
-  print(("%-34s %9d in %6.3fs = %6.2f M/s"):format(label, n, dt, n / dt / 1e6))
-  return n / dt
+  return dt
+end
+
+local function run(label, value_src, n, batch)
+  local best = math.huge
+  for _ = 1, REPEAT do best = math.min(best, run_once(label, value_src, n, batch)) end
+  print(("%-34s %9d in %6.3fs = %6.2f M/s (best of %d)"):format(label, n, best, n / best / 1e6, REPEAT))
+  return n / best
 end
 
 local STR, TBL = '"ACGTACGTAC"', '{ id = 7, seq = "ACGT", gc = 0.5 }'

@@ -1,7 +1,7 @@
 -- cluster:map of CPU-bound work: 1 worker vs 2 workers (and more if asked).
--- Usage: bioxen bench/net/cluster_scaling.lua [items=16] [backend=thread]
+-- Usage: bioxen bench/net/cluster_scaling.lua [items=32] [backend=thread] [repeat=3]
 local cluster, now = bioxen.cluster, bioxen.channel.now
-local items = tonumber(arg and arg[1]) or 16
+local items = tonumber(arg and arg[1]) or 32
 local backend = arg and arg[2] or "thread"
 
 -- Each item: 4-mer counts of a 200 kb pseudo-random sequence built in the worker.
@@ -35,8 +35,14 @@ local function run(size)
   return dt, r
 end
 
-local t1, r1 = run(1)
-local t2, r2 = run(2)
+local REPEAT = tonumber(arg and arg[3]) or 3 -- best of, the machine is shared
+local t1, t2, r1, r2 = math.huge, math.huge, nil, nil
+for _ = 1, REPEAT do
+  local a, ra = run(1)
+  local b, rb = run(2)
+  if a < t1 then t1, r1 = a, ra end
+  if b < t2 then t2, r2 = b, rb end
+end
 for i = 1, items do assert(r1[i] == r2[i], "same results") end
-print(("cluster:map, %d CPU-bound items on %s VMs: 1 worker %.2fs (%.1f items/s), 2 workers %.2fs (%.1f items/s): %.2fx")
-  :format(items, backend, t1, items / t1, t2, items / t2, t1 / t2))
+print(("cluster:map, %d CPU-bound items on %s VMs: 1 worker %.2fs (%.1f items/s), 2 workers %.2fs (%.1f items/s): %.2fx (best of %d)")
+  :format(items, backend, t1, items / t1, t2, items / t2, t1 / t2, REPEAT))

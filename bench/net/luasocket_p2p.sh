@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # The predecessor's way: two `lua` processes (lua5.1 + Debian's lua-socket)
 # exchanging the same 32-byte messages over TCP on 127.0.0.1, one per line.
-# Usage: bash bench/net/luasocket_p2p.sh [messages=200000]
+# Usage: bash bench/net/luasocket_p2p.sh [messages=200000] [repeat=3]
 set -euo pipefail
 N=${1:-200000}
+REPEAT=${2:-3}
 MSG=ACGTACGTACGTACGTACGTACGTACGTACGT
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+once() {
+rm -f "$tmp/port"
 start=$(date +%s.%N)
 lua5.1 -e "
   local socket = require('socket')
@@ -32,4 +35,7 @@ lua5.1 -e "
 "
 wait $rx
 end=$(date +%s.%N)
-awk -v n="$N" -v a="$start" -v b="$end" 'BEGIN { dt = b - a; printf "LuaSocket, two lua5.1 processes: %7d messages in %.3fs = %8.0f msg/s\n", n, dt, n / dt }'
+awk -v a="$start" -v b="$end" 'BEGIN { printf "%.6f\n", b - a }'
+}
+best=$(for _ in $(seq "$REPEAT"); do once; done | sort -n | head -1)
+awk -v n="$N" -v dt="$best" -v r="$REPEAT" 'BEGIN { printf "LuaSocket, two lua5.1 processes: %7d messages in %.3fs = %8.0f msg/s (best of %d)\n", n, dt, n / dt, r }'

@@ -1,9 +1,10 @@
 -- Messages between two child VMs, the bioxen way: (1) a channel between two
 -- thread VMs, (2) TCP on 127.0.0.1 between two networked thread VMs (lines).
--- Usage: bioxen bench/net/p2p_throughput.lua [messages=200000]
+-- Usage: bioxen bench/net/p2p_throughput.lua [messages=200000] [repeat=3]
 local vm, channel, now = bioxen.vm, bioxen.channel, bioxen.channel.now
 local N = tonumber(arg and arg[1]) or 200000
 local MSG = "ACGTACGTACGTACGTACGTACGTACGTACGT" -- 32 bytes
+local REPEAT = tonumber(arg and arg[2]) or 3 -- best of, the machine is shared
 
 local function pair(opts)
   local a = vm.create{ backend = "thread", timeout = 0, networked = opts.net, grants = opts.grants, channels = opts.channels }
@@ -11,8 +12,7 @@ local function pair(opts)
   return a, b
 end
 
--- (1) channel
-do
+local function channel_once()
   local ch, ports = channel{ capacity = 4096 }, nil
   local a, b = pair{ channels = { ch = ch } }
   local t0 = now()
@@ -22,12 +22,11 @@ do
   local r = rx:wait()
   local dt = now() - t0
   assert(r.values[1] == N, r.error)
-  print(("bioxen channel, thread VMs:       %7d messages in %.3fs = %8.0f msg/s"):format(N, dt, N / dt))
   a:close() b:close()
+  return dt
 end
 
--- (2) TCP lines on loopback between two VMs
-do
+local function tcp_once()
   local rendezvous = channel{ capacity = 1 }
   local a, b = pair{ net = true, grants = { net = { "127.0.0.1:*" } }, channels = { rv = rendezvous } }
   local t0 = now()
@@ -57,6 +56,16 @@ do
   local r = rx:wait()
   local dt = now() - t0
   assert(r.values[1] == N, tostring(r.error or r.values[1]))
-  print(("bioxen net TCP lines, thread VMs: %7d messages in %.3fs = %8.0f msg/s"):format(N, dt, N / dt))
   a:close() b:close()
+  return dt
 end
+
+local function best(f)
+  local b = math.huge
+  for _ = 1, REPEAT do b = math.min(b, f()) end
+  return b
+end
+local dt = best(channel_once)
+print(("bioxen channel, thread VMs:       %7d messages in %.3fs = %8.0f msg/s (best of %d)"):format(N, dt, N / dt, REPEAT))
+dt = best(tcp_once)
+print(("bioxen net TCP lines, thread VMs: %7d messages in %.3fs = %8.0f msg/s (best of %d)"):format(N, dt, N / dt, REPEAT))
