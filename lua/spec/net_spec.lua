@@ -357,6 +357,27 @@ for _, backend in ipairs({ "thread", "process" }) do
       l:close()
       w:close()
     end)
+    it("resolves granted host names (TCP and HTTP to localhost)", function()
+      local l = net.listen{ host = "127.0.0.1", port = 0 }
+      local t = task.spawn(function()
+        local c = l:accept(10)
+        c:write_line("by name") c:close()
+        local c2 = l:accept(10)
+        while true do local line = c2:read_line(5) if line == "" or line == nil then break end end
+        c2:write("HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+        c2:close()
+      end)
+      local w = vm.create{ backend = backend, timeout = 10, networked = true, grants = { net = { "localhost:" .. l:port() } } }
+      local r = w:exec_async(([[
+        local c = net.connect{ host = "localhost", port = %d, timeout = 5 }
+        local line = c:read_line(5)
+        return line, net.http.request{ url = "http://localhost:%d/", timeout = 5 }.status
+      ]]):format(l:port(), l:port())):wait(20)
+      eq({ r.ok, r.values[1], r.values[2] }, { true, "by name", 204 }, r.error)
+      task.wait(t)
+      l:close()
+      w:close()
+    end)
     it("refuses everything not granted with Sandbox", function()
       local w = vm.create{ backend = backend, networked = true, grants = { net = { "127.0.0.1:9", "example.org:443" } } }
       local r = w:exec([[

@@ -202,3 +202,17 @@ pub fn check(policy: &Policy, host: &str, port: u16, what: &str) -> LuaResult<()
         Some(g) => g.check(host, port, what),
     }
 }
+
+/// The socket addresses of `host:port`. Addresses need no lookup; names are
+/// resolved by tokio, or, in a process VM (which may not start the thread
+/// tokio's resolver needs), by a direct blocking lookup on the VM's thread.
+pub async fn resolve(host: &str, port: u16) -> std::io::Result<Vec<std::net::SocketAddr>> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(vec![std::net::SocketAddr::new(ip, port)]);
+    }
+    if super::child::single_threaded() {
+        use std::net::ToSocketAddrs;
+        return Ok((host, port).to_socket_addrs()?.collect());
+    }
+    Ok(tokio::net::lookup_host((host, port)).await?.collect())
+}

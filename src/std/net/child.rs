@@ -350,6 +350,11 @@ pub fn block_on<T>(lua: &Lua, fut: impl Future<Output = LuaResult<T>>) -> LuaRes
 /// on one thread, so its sockets live on a runtime driven by that thread.
 static SINGLE_THREADED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
+/// True in a process VM: no threads, so no thread-based name resolution either.
+pub fn single_threaded() -> bool {
+    SINGLE_THREADED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 fn block_on_here<T>(lua: &Lua, fut: impl Future<Output = LuaResult<T>>) -> LuaResult<T> {
     thread_local! {
         static RT: Option<tokio::runtime::Runtime> = tokio::runtime::Builder::new_current_thread()

@@ -5,9 +5,27 @@ use crate::runtime::error::BioxenError;
 use mlua::{Lua, Result as LuaResult, Table};
 use std::time::Duration;
 
+/// Name resolution for process VMs, which may not start the thread reqwest's
+/// default resolver uses: a blocking lookup on the VM's own thread.
+struct InlineResolver;
+
+impl reqwest::dns::Resolve for InlineResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        use std::net::ToSocketAddrs;
+        let r = (name.as_str(), 0)
+            .to_socket_addrs()
+            .map(|a| Box::new(a.collect::<Vec<_>>().into_iter()) as reqwest::dns::Addrs)
+            .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>);
+        Box::pin(std::future::ready(r))
+    }
+}
+
 pub fn client(policy: &Policy) -> LuaResult<reqwest::Client> {
     let mut b =
         reqwest::Client::builder().user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")));
+    if super::child::single_threaded() {
+        b = b.dns_resolver(std::sync::Arc::new(InlineResolver));
+    }
     if let Some(grants) = policy.clone() {
         // A sandboxed VM may only follow redirects to granted places.
         b = b.redirect(reqwest::redirect::Policy::custom(move |attempt| {

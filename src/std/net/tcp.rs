@@ -339,12 +339,13 @@ pub async fn connect(
     check(&policy, &host, port, "connecting to")?;
     let addr = format!("{host}:{port}");
     let fut = async {
-        let target = if host.contains(':') {
-            format!("[{host}]:{port}")
-        } else {
-            addr.clone()
-        };
-        TcpStream::connect(target).await.map_err(|e| {
+        let addrs = super::address::resolve(&host, port).await.map_err(|e| {
+            BioxenError::new("Networking", format!("cannot resolve {addr}: {e}"))
+                .with("host", host.clone())
+                .with("port", port)
+                .into_lua_err()
+        })?;
+        TcpStream::connect(&addrs[..]).await.map_err(|e| {
             BioxenError::new("Networking", format!("cannot connect to {addr}: {e}"))
                 .with("host", host.clone())
                 .with("port", port)
@@ -370,7 +371,10 @@ impl Listener {
         } else {
             format!("{host}:{port}")
         };
-        let l = TcpListener::bind(&target).await.map_err(|e| {
+        let addrs = super::address::resolve(&host, port)
+            .await
+            .map_err(|e| net_err(format!("cannot resolve {target}: {e}")))?;
+        let l = TcpListener::bind(&addrs[..]).await.map_err(|e| {
             BioxenError::new("Networking", format!("cannot listen on {target}: {e}"))
                 .with("host", host.clone())
                 .with("port", port)

@@ -23,7 +23,10 @@ fn join(host: &str, port: u16) -> String {
 impl Udp {
     pub async fn bind(policy: Policy, host: String, port: u16) -> LuaResult<Udp> {
         check(&policy, &host, port, "binding UDP on")?;
-        let socket = UdpSocket::bind(join(&host, port)).await.map_err(|e| {
+        let addrs = super::address::resolve(&host, port)
+            .await
+            .map_err(|e| net_err(format!("cannot resolve {}: {e}", join(&host, port))))?;
+        let socket = UdpSocket::bind(&addrs[..]).await.map_err(|e| {
             BioxenError::new(
                 "Networking",
                 format!("cannot bind UDP on {}: {e}", join(&host, port)),
@@ -49,13 +52,14 @@ impl UserData for Udp {
                 let port = validate_port(&port, false)?;
                 check(&this.policy, &host, port, "sending UDP to")?;
                 let data = data.as_bytes().to_vec();
-                let n = this
-                    .socket
-                    .send_to(&data, join(&host, port))
+                let to = super::address::resolve(&host, port)
                     .await
-                    .map_err(|e| {
-                        net_err(format!("cannot send UDP to {}: {e}", join(&host, port)))
-                    })?;
+                    .ok()
+                    .and_then(|a| a.into_iter().next())
+                    .ok_or_else(|| net_err(format!("cannot resolve {}", join(&host, port))))?;
+                let n = this.socket.send_to(&data, to).await.map_err(|e| {
+                    net_err(format!("cannot send UDP to {}: {e}", join(&host, port)))
+                })?;
                 Ok(n)
             },
         );
