@@ -1,4 +1,4 @@
----@meta bioxen.channel
+---@meta
 -- bioxen.channel: bounded channels that copy values (docs/api/channel.md).
 
 ---@class bioxen.Channel
@@ -58,4 +58,5 @@ function channel.is_channel(v) end
 ---@return number
 function channel.now() end
 
+bioxen.channel = channel
 return channel

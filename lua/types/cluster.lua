@@ -1,4 +1,4 @@
----@meta bioxen.cluster
+---@meta
 -- bioxen.cluster: a pool of child VMs (docs/api/cluster.md).
 
 ---@class bioxen.cluster.Failure
@@ -47,4 +47,5 @@ local cluster = {}
 ---@return bioxen.Cluster
 function cluster.new(opts) end
 
+bioxen.cluster = cluster
 return cluster

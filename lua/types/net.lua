@@ -1,4 +1,4 @@
----@meta bioxen.net
+---@meta
 -- bioxen.net: host/port validation, TCP, UDP and an HTTP client (docs/api/net.md).
 
 ---@class bioxen.net
@@ -116,4 +116,5 @@ function net.http.post(url, opts) end
 ---@return bioxen.net
 function net.restrict(grants) end
 
+bioxen.net = net
 return net

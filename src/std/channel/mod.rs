@@ -338,20 +338,8 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             }
             Ok(Handle::Local(Shared::new(c as usize)))
         })
-        .function(
-            "try_send",
-            |_, (h, v, is_table): (mlua::UserDataRef<Handle>, Value, Option<bool>)| {
-                let m = to_msg(v, is_table.unwrap_or(false))?;
-                match &*h {
-                    Handle::Local(s) => match s.try_send(m) {
-                        Err(()) => Err(closed_error()),
-                        Ok(full) => Ok(full.is_none()),
-                    },
-                    Handle::Remote(l) => l.send(m),
-                }
-            },
-        )
-        // Closures bound to one handle: the per-value path skips the userdata lookup.
+        // The per-value functions, bound to one handle: raw C closures for a
+        // local queue (fast.rs), mlua closures for a link to the host.
         .function("bind", |lua, ud: AnyUserData| {
             let h = ud.borrow::<Handle>()?.clone();
             if let Handle::Local(shared) = &h {
@@ -400,13 +388,6 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                     Ok(n)
                 })?;
             Ok((send, recv, recv_into))
-        })
-        .function("try_recv", |lua, h: mlua::UserDataRef<Handle>| {
-            let r = match &*h {
-                Handle::Local(s) => s.try_recv(),
-                Handle::Remote(l) => l.try_recv()?,
-            };
-            from_recv(lua, r)
         })
         .function(
             "wait_blocking",
