@@ -78,6 +78,12 @@ function Cluster:_replace(slot)
   return self.workers[slot]
 end
 
+-- Test hook: makes the next worker creations fail (simulates a host that can
+-- no longer start VMs).
+function Cluster:_break_spawning(message)
+  self._spawn = function() error(bioxen.error("Crashed", message or "cannot start a VM"), 0) end
+end
+
 -- The function source as a chunk that returns the function.
 local function chunk_of(fn_source)
   if type(fn_source) == "function" then
@@ -121,7 +127,19 @@ function Cluster:_start(fn_source, inputs)
   end
   if n == 0 then done:close() return done, 0 end
   stats.items = stats.items + n
-  local tasks = {}
+  local tasks, live = {}, self.size
+  -- A slot whose worker cannot be replaced stops; when none is left, the
+  -- items still queued are reported failed rather than waited for forever.
+  local function slot_lost(why)
+    live = live - 1
+    if live > 0 then return end
+    while queue[head] do
+      local item = queue[head]
+      queue[head] = nil
+      head = head + 1
+      finish(item, { ok = false, kind = "Crashed", error = "no worker left to run it: " .. why })
+    end
+  end
   for slot = 1, self.size do
     tasks[slot] = bioxen.task.spawn(function()
       while true do
@@ -139,14 +157,19 @@ function Cluster:_start(fn_source, inputs)
         if r.ok then
           finish(item, { ok = true, value = r.values[1] })
         elseif WORKER_FAILURE[r.kind] then
-          -- the worker is gone or stuck: replace it; retry the item elsewhere once
-          w = self:_replace(slot)
-          if item.attempts <= self.retries then
+          -- the worker is gone or stuck: replace it, and retry the item once
+          -- on another worker (the replacement, or another slot's)
+          local replaced, err = pcall(self._replace, self, slot)
+          if item.attempts <= self.retries and (replaced or live > 1) then
             stats.retried = stats.retried + 1
             head = head - 1
             queue[head] = item
           else
             finish(item, { ok = false, kind = r.kind, error = r.error })
+          end
+          if not replaced then
+            slot_lost(tostring(err))
+            return
           end
         else
           finish(item, { ok = false, kind = r.kind, error = r.error })
