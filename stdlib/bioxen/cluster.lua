@@ -112,6 +112,10 @@ end
 function Cluster:_start(fn_source, inputs)
   if self.closed then raise("Closed", "the cluster is closed", nil, 3) end
   if type(inputs) ~= "table" then raise("Argument", "inputs must be a list, got " .. type(inputs), nil, 3) end
+  if self._busy then
+    raise("Busy", "the cluster is still working on a previous map, each or scatter; "
+      .. "wait for it (or gather) first, or use a second cluster", nil, 3)
+  end
   local chunk = chunk_of(fn_source)
   local n = #inputs
   local queue, head = {}, 1
@@ -123,9 +127,13 @@ function Cluster:_start(fn_source, inputs)
     remaining = remaining - 1
     if not r.ok then stats.failed = stats.failed + 1 end
     done:send({ i = item.i, ok = r.ok, value = r.value, kind = r.kind, error = r.error, attempts = item.attempts })
-    if remaining == 0 then done:close() end
+    if remaining == 0 then
+      self._busy = false
+      done:close()
+    end
   end
   if n == 0 then done:close() return done, 0 end
+  self._busy = true
   stats.items = stats.items + n
   local tasks, live = {}, self.size
   -- A slot whose worker cannot be replaced stops; when none is left, the
