@@ -16,12 +16,18 @@ pub fn run(cmd: Command) -> i32 {
         }
         return 0;
     }
+    if cmd.watch {
+        return crate::repl::watch::run(&cmd);
+    }
     let (host, scheduler) = match (Host::new(), Scheduler::new()) {
         (Ok(h), Ok(s)) => (h, s),
         (Err(e), _) => return fail(&format!("cannot start Lua: {e}")),
         (_, Err(e)) => return fail(&format!("cannot start the event loop: {e}")),
     };
     interrupt::install_sigint(host.interrupter.clone());
+    if let Err(e) = crate::repl::watch::report_required(&host.lua) {
+        return fail(&format!("cannot start Lua: {e}"));
+    }
     let status = match run_all(&host.lua, &scheduler, &cmd) {
         Ok(()) => 0,
         Err(e) => report_error(&host, &e),
