@@ -5,7 +5,7 @@ use super::sandbox::ExecResult;
 use crate::runtime::error::error;
 use mlua::{UserData, UserDataMethods};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Arc, Mutex};
 use tokio::sync::Notify;
 
 type Canceller = Box<dyn Fn() + Send + Sync>;
@@ -13,7 +13,6 @@ type Canceller = Box<dyn Fn() + Send + Sync>;
 pub struct JobShared {
     pub id: u64,
     result: Mutex<Option<ExecResult>>,
-    done_cv: Condvar,
     notify: Notify,
     pub cancelled: AtomicBool,
     canceller: Mutex<Option<Canceller>>,
@@ -24,7 +23,6 @@ impl JobShared {
         Arc::new(JobShared {
             id,
             result: Mutex::new(None),
-            done_cv: Condvar::new(),
             notify: Notify::new(),
             cancelled: AtomicBool::new(false),
             canceller: Mutex::new(None),
@@ -42,7 +40,6 @@ impl JobShared {
             *slot = Some(r);
         }
         drop(slot);
-        self.done_cv.notify_all();
         self.notify.notify_waiters();
     }
 
@@ -52,17 +49,6 @@ impl JobShared {
 
     pub fn result(&self) -> Option<ExecResult> {
         self.result.lock().unwrap().clone()
-    }
-
-    /// Blocks the calling OS thread (for Rust callers such as `vm.run`).
-    pub fn wait_blocking(&self) -> ExecResult {
-        let mut slot = self.result.lock().unwrap();
-        loop {
-            if let Some(r) = slot.as_ref() {
-                return r.clone();
-            }
-            slot = self.done_cv.wait(slot).unwrap();
-        }
     }
 
     pub async fn wait(&self) -> ExecResult {

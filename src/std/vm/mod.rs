@@ -2,10 +2,11 @@
 //! primitives (`thread_create`, `process_create`); the Lua half
 //! (stdlib/bioxen/vm.lua) is the public interface, the backend registry, the
 //! id registry and `vm.run`/`vm.list`.
-// The wire format (encode/decode) is used by the process backend.
-#![allow(dead_code)]
+pub mod child;
 pub mod job;
 pub mod premade;
+pub mod process;
+pub mod protocol;
 pub mod sandbox;
 pub mod thread;
 pub mod value;
@@ -20,6 +21,14 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
         .function("thread_create", |_, opts: Table| {
             thread::create(parse_options(&opts)?)
+        })
+        .function("process_create", |_, opts: Table| {
+            let restart = opts.raw_get::<Option<bool>>("restart")?.unwrap_or(true);
+            process::create(parse_options(&opts)?, restart)
+        })
+        .function("process_pool", |_, n: usize| {
+            process::set_pool_size(n.min(64));
+            Ok(())
         })
         .value("default_memory_limit", DEFAULT_MEMORY_LIMIT)
         .value("default_timeout", DEFAULT_TIMEOUT)

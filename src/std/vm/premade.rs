@@ -5,7 +5,7 @@ use super::sandbox::{Child, Level, Options};
 use mlua::Result as LuaResult;
 
 pub fn take(opts: Options) -> LuaResult<Child> {
-    Child::new(opts)
+    Child::new(opts, None)
 }
 
 #[allow(dead_code)]

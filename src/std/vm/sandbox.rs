@@ -326,7 +326,8 @@ fn sandbox_error(level: Level, what: &str) -> mlua::Error {
 }
 
 impl Child {
-    pub fn new(opts: Options) -> LuaResult<Child> {
+    /// Builds the state; `modules` finds `require`d source (default: read package_path).
+    pub fn new(opts: Options, modules: Option<ModuleSource>) -> LuaResult<Child> {
         let trusted = opts.sandbox == Level::Trusted;
         let libs = if trusted {
             StdLib::ALL
@@ -363,15 +364,14 @@ impl Child {
                 }
                 Err(sandbox_error(level, &what))
             })?;
-            let require_impl =
-                if level == Level::Standard {
-                    let path = opts.package_path.clone();
-                    Some(lua.create_function(move |lua, name: String| {
-                        require_module(lua, &path, &name)
-                    })?)
-                } else {
-                    None
-                };
+            let require_impl = if level == Level::Standard {
+                let source = modules.unwrap_or_else(|| files_source(opts.package_path.clone()));
+                Some(lua.create_function(move |lua, name: String| {
+                    require_module(lua, &source, &name)
+                })?)
+            } else {
+                None
+            };
             let probe = lua.create_function(|_, ()| {
                 Err::<(), _>(crate::runtime::error::error("Probe", "probe"))
             })?;
@@ -571,8 +571,39 @@ impl Child {
     }
 }
 
+/// Finds a module's source: `Ok(Some((chunk name, source)))`, `Ok(None)` when absent
+/// (the error lists what was tried).
+pub type ModuleSource =
+    Box<dyn Fn(&str) -> Result<Option<(String, Vec<u8>)>, String> + Send + Sync>;
+
+/// Reads `NAME.lua` or `NAME/init.lua` from the package_path folders (read-only).
+pub fn files_source(path: Vec<PathBuf>) -> ModuleSource {
+    Box::new(move |name: &str| find_in_path(&path, name))
+}
+
+pub fn find_in_path(path: &[PathBuf], name: &str) -> Result<Option<(String, Vec<u8>)>, String> {
+    let rel = name.replace('.', "/");
+    let mut tried = Vec::new();
+    for dir in path {
+        for candidate in [
+            dir.join(format!("{rel}.lua")),
+            dir.join(&rel).join("init.lua"),
+        ] {
+            if let Ok(src) = std::fs::read(&candidate) {
+                return Ok(Some((format!("@{}", candidate.display()), src)));
+            }
+            tried.push(candidate.display().to_string());
+        }
+    }
+    if tried.is_empty() {
+        Err("no folders in package_path".into())
+    } else {
+        Err(format!("tried: {}", tried.join(", ")))
+    }
+}
+
 /// `require` in the standard sandbox: bioxen.json, or pure Lua from package_path.
-fn require_module(lua: &Lua, path: &[PathBuf], name: &str) -> LuaResult<(Value, bool)> {
+fn require_module(lua: &Lua, source: &ModuleSource, name: &str) -> LuaResult<(Value, bool)> {
     if name == "bioxen.json" {
         return Ok((Value::Table(crate::library::json::module(lua)?), true));
     }
@@ -587,10 +618,7 @@ fn require_module(lua: &Lua, path: &[PathBuf], name: &str) -> LuaResult<(Value, 
         "table.new",
         "table.clear",
     ];
-    if native.contains(&name)
-        || name.starts_with("jit.")
-        || name.starts_with("bioxen.") && name != "bioxen.json"
-    {
+    if native.contains(&name) || name.starts_with("jit.") || name.starts_with("bioxen.") {
         return Err(BioxenError::new(
             "Sandbox",
             format!("module '{name}' is not available in the standard sandbox; to grant it, use sandbox = \"trusted\""),
@@ -607,31 +635,24 @@ fn require_module(lua: &Lua, path: &[PathBuf], name: &str) -> LuaResult<(Value, 
             BioxenError::new("Argument", format!("invalid module name '{name}'")).into_lua_err(),
         );
     }
-    let rel = name.replace('.', "/");
-    let mut tried = Vec::new();
-    for dir in path {
-        for candidate in [
-            dir.join(format!("{rel}.lua")),
-            dir.join(&rel).join("init.lua"),
-        ] {
-            if let Ok(src) = std::fs::read(&candidate) {
-                let f = lua
-                    .load(src)
-                    .set_name(format!("@{}", candidate.display()))
-                    .set_mode(ChunkMode::Text)
-                    .into_function()?;
-                return Ok((Value::Function(f), false));
-            }
-            tried.push(candidate.display().to_string());
+    let found = source(name);
+    match found {
+        Ok(Some((chunk_name, src))) => {
+            let f = lua
+                .load(src)
+                .set_name(chunk_name)
+                .set_mode(ChunkMode::Text)
+                .into_function()?;
+            Ok((Value::Function(f), false))
         }
+        Ok(None) | Err(_) => Err(BioxenError::new(
+            "NotFound",
+            format!(
+                "module '{name}' not found in the VM's package_path ({}); only pure-Lua modules in package_path can be required",
+                found.err().unwrap_or_default()
+            ),
+        )
+        .with("module", name)
+        .into_lua_err()),
     }
-    Err(BioxenError::new(
-        "NotFound",
-        format!(
-            "module '{name}' not found in the VM's package_path (tried: {}); only pure-Lua modules in package_path can be required",
-            if tried.is_empty() { "no folders configured".to_string() } else { tried.join(", ") }
-        ),
-    )
-    .with("module", name)
-    .into_lua_err())
 }
