@@ -91,12 +91,56 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Whether `pid` runs (a zombie, dead but not yet reaped, does not).
 fn alive(pid: i32) -> bool {
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || errno() == libc::EPERM)
+    if pid <= 0 {
+        return false;
+    }
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => {
+            let state = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.trim_start().chars().next());
+            !matches!(state, Some('Z') | Some('X') | None)
+        }
+        Err(_) => false,
+    }
 }
 
-fn errno() -> i32 {
-    std::io::Error::last_os_error().raw_os_error().unwrap_or(0)
+fn lost_path() -> PathBuf {
+    crate::runtime::paths::runtime_dir().join("lost-sessions.json")
+}
+
+/// Sessions lost with a dead host, remembered so that later commands naming
+/// one can say what happened to it: name -> message.
+fn lost_sessions() -> serde_json::Map<String, Json> {
+    std::fs::read_to_string(lost_path())
+        .ok()
+        .and_then(|t| serde_json::from_str::<Json>(&t).ok())
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default()
+}
+
+fn record_lost(l: &Lost) {
+    let mut all = lost_sessions();
+    for name in &l.sessions {
+        all.insert(
+            name.clone(),
+            json!(format!(
+                "it was lost when the session host (pid {}) died",
+                l.pid
+            )),
+        );
+    }
+    let _ = std::fs::write(lost_path(), Json::Object(all).to_string());
+}
+
+fn forget_lost(name: &str) {
+    let mut all = lost_sessions();
+    if all.remove(name).is_some() {
+        let _ = std::fs::write(lost_path(), Json::Object(all).to_string());
+    }
 }
 
 // ---------------------------------------------------------------- the daemon
@@ -312,6 +356,7 @@ fn handle(host: &Host, req: &Json, conn: u64) -> Json {
                 },
             );
             host.save(&sessions);
+            forget_lost(&name);
             return json!({ "ok": true, "pid": std::process::id() });
         }
         _ => {}
@@ -319,6 +364,14 @@ fn handle(host: &Host, req: &Json, conn: u64) -> Json {
     // Everything else names an existing session.
     let mut sessions = host.sessions.lock().unwrap();
     let Some(s) = sessions.get_mut(&name) else {
+        if let Some(why) = lost_sessions().get(&name).and_then(|w| w.as_str()) {
+            let mut e = fail(
+                "SessionNotFound",
+                format!("persistent session '{name}' no longer exists: {why}"),
+            );
+            e["lost"] = json!(true);
+            return e;
+        }
         return fail(
             "SessionNotFound",
             format!("no persistent session named '{name}' (bioxen session list shows them)"),
@@ -566,7 +619,9 @@ pub fn connect(start: bool) -> Result<(Conn, Option<Lost>), String> {
         && !alive(pid)
     {
         let _ = std::fs::remove_file(state_path());
-        lost = Some(Lost { pid, sessions });
+        let l = Lost { pid, sessions };
+        record_lost(&l);
+        lost = Some(l);
     }
     if !start {
         return Err(match &lost {
@@ -649,6 +704,9 @@ fn client_error(e: ClientError) -> mlua::Error {
             let mut err = BioxenError::new(kind, message);
             if let Some(h) = r["holder"].as_str() {
                 err = err.with("holder", h);
+            }
+            if r["lost"].as_bool() == Some(true) {
+                err = err.with("lost", true);
             }
             err.into_lua_err()
         }
