@@ -14,8 +14,15 @@ end
 
 local rounds = tonumber(arg[1]) or 20000
 local m = bioxen.vm.manager()
-for _, backend in ipairs({ "thread", "process" }) do
-  local s = m:session("bench-" .. backend, { backend = backend })
+local kinds = {
+  { "thread", { backend = "thread" } },
+  { "process", { backend = "process" } },
+  { "persistent", { persistent = true } },
+}
+for _, k in ipairs(kinds) do
+  local backend, opts = k[1], k[2]
+  if backend == "persistent" then rounds = math.min(rounds, 5000) end
+  local s = m:session("bench-" .. backend, opts)
   for _ = 1, 1000 do
     s:send("print(1)")
     assert(s:read() == "1\n")
@@ -31,5 +38,7 @@ for _, backend in ipairs({ "thread", "process" }) do
     best = math.min(best, (now() - t0) / rounds)
   end
   print(("%s\t%.2f"):format(backend, best * 1e6))
+  if backend == "persistent" then m:terminate("bench-persistent") end
 end
 m:close()
+bioxen.session.host_request({ op = "stop" })

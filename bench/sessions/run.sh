@@ -11,7 +11,7 @@ ours="$("$BIN" bench/sessions/roundtrip.lua "${ROUNDS:-20000}")"
 theirs="$(python3 bench/sessions/predecessor.py "${PRED_ROUNDS:-5}")"
 echo "$ours"
 echo "$theirs"
-pred=$(echo "$theirs" | awk '{print $2}')
+pred=$(echo "$theirs" | awk '$1 == "predecessor" {print $2}')
 echo "$ours" | while read -r name us; do
   awk -v n="$name" -v us="$us" -v p="$pred" \
     'BEGIN { printf "%s session: %.2f us per send+read of print(1); predecessor %.0f us (%.0fx slower)\n", n, us, p, p / us }'

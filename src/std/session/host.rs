@@ -658,13 +658,16 @@ fn start_host() -> Result<(), String> {
         .map_err(|e| format!("cannot open {}: {e}", log_path().display()))?;
     let mut cmd = std::process::Command::new(exe);
     cmd.args(["session", "host"])
-        .env_remove("BIOXEN_STDLIB_NOOP")
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(log);
     unsafe {
         cmd.pre_exec(|| {
+            // Its own session (no terminal signals), and none of our
+            // descriptors beyond 0, 1 and 2 (a caller's pipes must not stay open).
             libc::setsid();
+            const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
+            libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, CLOSE_RANGE_CLOEXEC);
             Ok(())
         });
     }
