@@ -1,7 +1,7 @@
 //! Input fed like a REPL into a child VM's state: line by line, a line that
 //! leaves the chunk unfinished (Lua's `<eof>` syntax error) waits for more,
 //! an expression prints its values, a statement prints nothing, an error
-//! prints `Kind: message`. Output is streamed to a sink as it is printed.
+//! prints `Kind: message`. Values print with bioxen.pretty, as in `bioxen -i`. Output is streamed to a sink as it is printed.
 //! Shared by the thread backend (sink = the session's buffer) and the process
 //! backend's child (sink = output frames on the pipe).
 use crate::library::vm::sandbox::Child;
@@ -33,7 +33,7 @@ struct ReplState {
 /// Replaces `print` (and `io.write` where it exists) so that, while input is
 /// fed, they stream to the sink; otherwise (exec, call) they capture as usual.
 const INSTALL: &str = r##"
-local emit, tostring, select, concat, io_, orig_print = ...
+local emit, tostring, select, concat, io_, orig_print, pretty = ...
 print = function(...)
   local n = select("#", ...)
   local parts = {}
@@ -49,6 +49,9 @@ if type(io_) == "table" and io_.write then
     if not emit(concat(parts)) then return orig_write(...) end
     return io_
   end
+end
+if pretty then
+  return function(n, ...) emit(pretty.values(nil, ...) .. "\n") end
 end
 return function(n, ...)
   local parts = {}
@@ -92,6 +95,17 @@ fn install(child: &Child) -> LuaResult<()> {
     })?;
     let g = lua.globals();
     let table: mlua::Table = g.raw_get("table")?;
+    // Values print as in bioxen's own REPL (bioxen.pretty: pure Lua, loaded
+    // into the child's state), or with tostring if it is not there.
+    let pretty = match crate::runtime::stdlib::source("bioxen/pretty.lua") {
+        Some(src) => lua
+            .load(src.as_ref())
+            .set_name("=[bioxen pretty]")
+            .set_mode(ChunkMode::Text)
+            .call::<Value>(())
+            .unwrap_or(Value::Nil),
+        None => Value::Nil,
+    };
     let show: Function = lua.load(INSTALL).set_name("=[bioxen session]").call((
         emit,
         g.raw_get::<Value>("tostring")?,
@@ -99,6 +113,7 @@ fn install(child: &Child) -> LuaResult<()> {
         table.raw_get::<Value>("concat")?,
         g.raw_get::<Value>("io")?,
         g.raw_get::<Value>("print")?,
+        pretty,
     ))?;
     lua.set_app_data(ReplState {
         pending: String::new(),
