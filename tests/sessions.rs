@@ -102,6 +102,8 @@ struct Pty {
     master: std::fs::File,
     child: Child,
     seen: String,
+    /// Where the next `expect` starts looking (just after the previous match).
+    pos: usize,
 }
 
 impl Pty {
@@ -135,14 +137,18 @@ impl Pty {
             master: unsafe { std::fs::File::from_raw_fd(master) },
             child,
             seen: String::new(),
+            pos: 0,
         }
     }
 
-    /// Reads until `text` has appeared after the current position (10 s at most).
+    /// Reads until `text` appears after the previous match (30 s at most).
     fn expect(&mut self, text: &str) {
-        let start = self.seen.len();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !self.seen[start..].contains(text) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(i) = self.seen[self.pos..].find(text) {
+                self.pos += i + text.len();
+                return;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(
                 !left.is_zero(),
