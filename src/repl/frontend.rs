@@ -155,6 +155,10 @@ pub fn run<E: Evaluator>(evaluator: E, banner: &str) -> rustyline::Result<()> {
             if line.trim().is_empty() {
                 continue;
             }
+        } else if line.trim() == ".clear" {
+            buffer.clear();
+            show(evaluator.borrow_mut().reset());
+            continue;
         } else {
             buffer.push('\n');
         }
@@ -170,14 +174,15 @@ pub fn run<E: Evaluator>(evaluator: E, banner: &str) -> rustyline::Result<()> {
     Ok(())
 }
 
-/// Adds an entry to the history and saves the file (so a killed session
-/// keeps it); consecutive duplicates are dropped by the editor.
+/// Adds an entry to the history and appends it to the file at once (so a
+/// killed session keeps it, and sessions running side by side all keep
+/// theirs); consecutive duplicates are dropped by the editor.
 fn remember<H: Helper>(editor: &mut Editor<H, DefaultHistory>, path: &PathBuf, entry: &str) {
     if editor.add_history_entry(entry).unwrap_or(false) {
         if let Some(dir) = path.parent() {
             let _ = std::fs::create_dir_all(dir);
         }
-        if let Err(e) = editor.save_history(path) {
+        if let Err(e) = editor.append_history(path) {
             tracing::warn!("cannot save the REPL history to {}: {e}", path.display());
         }
     }

@@ -24,7 +24,8 @@ impl<'a> LocalEvaluator<'a> {
         libraries.sort();
         libraries.dedup();
         let opts = lua.create_table()?;
-        opts.set("color", std::io::stdout().is_terminal())?;
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        opts.set("color", std::io::stdout().is_terminal() && !no_color)?;
         opts.set("libraries", libraries)?;
         let session: Table = lua
             .load("return require('bioxen.repl').session(...)")
@@ -45,6 +46,7 @@ impl<'a> LocalEvaluator<'a> {
         if let Some(i) = &self.interrupter {
             i.clear();
         }
+        let _ = self.session.raw_set("last_error", Value::Nil);
         let result = self
             .session
             .get::<Function>(method)
@@ -56,7 +58,11 @@ impl<'a> LocalEvaluator<'a> {
         unsafe { libc::fflush(std::ptr::null_mut()) };
         match result {
             Ok(values) => reply_of(values),
-            Err(e) => Reply::Error(report::format_error(&e)),
+            // The error the session's handler saw (with the input's traceback), else mlua's.
+            Err(e) => match self.session.raw_get::<Option<String>>("last_error") {
+                Ok(Some(text)) => Reply::Error(text),
+                _ => Reply::Error(report::format_error(&e)),
+            },
         }
     }
 }

@@ -21,7 +21,7 @@ const QUIET: Duration = Duration::from_millis(150);
 const MAX_BURST: Duration = Duration::from_secs(2);
 
 enum Event {
-    Changed,
+    Changed(PathBuf),
     Exited(u64),
 }
 
@@ -52,8 +52,8 @@ fn watch(script: &str, args: &[String]) -> std::io::Result<()> {
     let report = std::env::temp_dir().join(format!("bioxen-watch-{}.list", std::process::id()));
     let (tx, rx) = mpsc::channel::<Event>();
     let changes = tx.clone();
-    let mut watcher = FileWatcher::new(move |_| {
-        let _ = changes.send(Event::Changed);
+    let mut watcher = FileWatcher::new(move |p| {
+        let _ = changes.send(Event::Changed(p));
     })
     .map_err(std::io::Error::other)?;
     let mut watched = HashSet::new();
@@ -84,20 +84,20 @@ fn watch(script: &str, args: &[String]) -> std::io::Result<()> {
         });
         let mut running = true;
         // Wait for the first change of a burst.
-        loop {
+        let changed = loop {
             match rx.recv_timeout(Duration::from_millis(200)) {
-                Ok(Event::Changed) => break,
+                Ok(Event::Changed(path)) => break path,
                 Ok(Event::Exited(g)) if g == generation => running = false,
                 Ok(Event::Exited(_)) | Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => return Ok(()),
             }
             add_required(&mut watcher, &mut watched, &report);
-        }
+        };
         // The rest of the burst.
         let start = Instant::now();
         while start.elapsed() < MAX_BURST {
             match rx.recv_timeout(QUIET) {
-                Ok(Event::Changed) => {}
+                Ok(Event::Changed(_)) => {}
                 Ok(Event::Exited(g)) if g == generation => running = false,
                 Ok(Event::Exited(_)) => {}
                 Err(_) => break,
@@ -108,7 +108,12 @@ fn watch(script: &str, args: &[String]) -> std::io::Result<()> {
             stop(pid, generation, &rx);
         }
         let _ = std::io::stdout().flush();
-        eprintln!("── bioxen --watch: {script} changed, running it again ──");
+        let cwd = std::env::current_dir().unwrap_or_default();
+        let shown = changed.strip_prefix(&cwd).unwrap_or(&changed);
+        eprintln!(
+            "── bioxen --watch: {} changed, running {script} again ──",
+            shown.display()
+        );
     }
 }
 
@@ -143,6 +148,7 @@ fn add_required(watcher: &mut FileWatcher, watched: &mut HashSet<PathBuf>, repor
             && !watched.contains(&abs)
             && let Ok(abs) = watcher.add(Path::new(line))
         {
+            tracing::debug!("watching {}", abs.display());
             watched.insert(abs);
         }
     }

@@ -221,7 +221,7 @@ local function short_traceback(msg, chunkname)
   for line in tb:gmatch("[^\n]+") do
     if line:find("stdlib/bioxen/repl.lua", 1, true) or line:find("[bioxen", 1, true)
       or line:find("in function 'xpcall'", 1, true) or line:find("(tail call)", 1, true)
-      or line:find("[C]: in ?", 1, true) then
+      or line:find("[C]: in ?", 1, true) or line:find("__mlua", 1, true) then
       -- the REPL's own frames
     elseif line:match("^%s") then
       frames = frames + 1
@@ -236,21 +236,35 @@ local function short_traceback(msg, chunkname)
   return table.concat(out, "\n")
 end
 
+-- The handler also keeps the text in `last_error`: after Ctrl-C the state
+-- raises again until the host clears the interrupt, so `eval` may not get
+-- to return it, and the host reads it from there.
 function Session:handler()
   local chunkname = self.chunkname
+  local session = self
   return function(e)
     local msg = tostring(e)
     if type(e) ~= "string" then
+      -- error values carry no position: name the innermost line of the
+      -- user's code (not of the bioxen library that raised it)
+      local where
       for level = 2, 40 do
         local info = debug.getinfo(level, "Sl")
         if not info then break end
         if info.currentline and info.currentline > 0 and info.what ~= "C" then
-          msg = info.short_src .. ":" .. info.currentline .. ": " .. msg
-          break
+          local here = info.short_src .. ":" .. info.currentline .. ": "
+          where = where or here
+          if not info.short_src:match("^stdlib/") then
+            where = here
+            break
+          end
         end
       end
+      msg = (where or "") .. msg
     end
-    return short_traceback(msg, chunkname)
+    local text = short_traceback(msg, chunkname)
+    session.last_error = text
+    return text
   end
 end
 
