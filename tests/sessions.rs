@@ -87,6 +87,25 @@ fn session_verbs_create_send_list_and_kill() {
     let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&run), 0o700);
     assert_eq!(mode(&run.join("sessions.sock")), 0o600);
+    // --env: require from a package environment (the curator's layout).
+    home.write(
+        "data/envs/bio/current/tree/share/lua/5.1/gc.lua",
+        "return { of = function(s) local n = 0 for _ in s:gmatch('[GC]') do n = n + 1 end return n end }\n",
+    );
+    ok(&home, &["session", "new", "seq", "--env", "bio"]);
+    assert_eq!(
+        ok(
+            &home,
+            &["session", "send", "seq", "require('gc').of('GATTACA')"]
+        ),
+        "2\n"
+    );
+    let missing = home.run(&["session", "new", "x", "--env", "nope"], None);
+    assert!(
+        stderr(&missing).contains("NotFound"),
+        "{}",
+        stderr(&missing)
+    );
     ok(&home, &["session", "kill", "calc"]);
     let gone = home.run(&["session", "send", "calc", "x"], None);
     assert!(!gone.status.success());

@@ -271,6 +271,9 @@ fn pool_submit(inner: Arc<Inner>) {
     }
 }
 
+/// An idle session worker exits after this long without work.
+const IDLE_EXIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 fn worker(p: &'static Pool) {
     loop {
         let inner = {
@@ -281,10 +284,16 @@ fn worker(p: &'static Pool) {
                 }
                 st.idle += 1;
                 loop {
-                    st = p.cv.wait(st).unwrap();
+                    let (g, timeout) = p.cv.wait_timeout(st, IDLE_EXIT).unwrap();
+                    st = g;
                     if st.tokens > 0 {
                         st.tokens -= 1;
                         break;
+                    }
+                    if timeout.timed_out() {
+                        // Nobody counted on this worker (no token): leave.
+                        st.idle -= 1;
+                        return;
                     }
                 }
             }
