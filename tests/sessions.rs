@@ -412,3 +412,40 @@ fn the_next_command_after_a_host_death_names_the_lost_sessions() {
     ok(&home, &["session", "new", "three"]);
     assert_eq!(ok(&home, &["session", "send", "three", "3 * 3"]), "9\n");
 }
+
+#[test]
+fn an_attached_client_killed_mid_read_does_not_keep_the_session() {
+    let home = Home::new();
+    let _guard = HostGuard(&home);
+    let script = home.write(
+        "holder.lua",
+        r#"local s = bioxen.vm.manager():session("long", { persistent = true })
+        s:send("while true do end")
+        print("ready") io.stdout:flush()
+        s:read()"#,
+    );
+    let mut holder = home
+        .cmd(&[script.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line, "ready\n");
+    unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
+    holder.wait().unwrap();
+    let o = home.run(
+        &[
+            "-e",
+            r#"local s = bioxen.vm.manager():attach("long")
+            s:interrupt()
+            local text = s:read({ timeout = 10 })
+            print(text:match("Interrupted") ~= nil)"#,
+        ],
+        None,
+    );
+    assert_eq!(stdout(&o), "true\n", "{}", stderr(&o));
+}

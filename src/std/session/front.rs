@@ -16,6 +16,9 @@ pub struct FrontState {
     pub incomplete: bool,
     /// Why the session stopped for good (its process died, it was closed).
     pub dead: Option<String>,
+    /// Bumped when another client takes the session over: blocked reads of
+    /// the previous holder return without taking any output.
+    pub epoch: u64,
 }
 
 #[derive(Default)]
@@ -106,12 +109,26 @@ impl Front {
         }
     }
 
+    /// Ends the blocked reads of a previous holder (see `epoch`).
+    pub fn new_holder(&self) {
+        self.st.lock().unwrap().epoch += 1;
+        self.wake();
+    }
+
     /// Waits on an OS thread (the session host's connection threads).
     pub fn read_blocking(&self, timeout: Option<Duration>) -> Read {
         let mut st = self.st.lock().unwrap();
         let target = st.sent;
+        let epoch = st.epoch;
         let deadline = timeout.map(|t| Instant::now() + t);
         while st.done < target {
+            if st.epoch != epoch {
+                return Read {
+                    text: Vec::new(),
+                    busy: true,
+                    incomplete: st.incomplete,
+                };
+            }
             match deadline {
                 None => st = self.cv.wait(st).unwrap(),
                 Some(d) => {

@@ -150,8 +150,8 @@ struct Sess {
     created: f64,
     last_used: f64,
     sandbox: String,
-    /// (connection id, description) of the attached client.
-    holder: Option<(u64, String)>,
+    /// (connection id, description, process id) of the attached client.
+    holder: Option<(u64, String, i32)>,
 }
 
 struct Host {
@@ -216,19 +216,20 @@ pub fn serve() -> Result<(), String> {
     static CONN: AtomicU64 = AtomicU64::new(1);
     for stream in listener.incoming() {
         let Ok(stream) = stream else { continue };
-        if peer_uid(&stream) != Some(unsafe { libc::getuid() }) {
+        let Some(cred) = peer(&stream) else { continue };
+        if cred.uid != unsafe { libc::getuid() } {
             continue;
         }
         let host = host.clone();
         let id = CONN.fetch_add(1, Ordering::Relaxed);
         let _ = std::thread::Builder::new()
             .name(format!("bioxen-session-conn-{id}"))
-            .spawn(move || connection(host, stream, id));
+            .spawn(move || connection(host, stream, id, cred.pid));
     }
     Ok(())
 }
 
-fn peer_uid(s: &UnixStream) -> Option<u32> {
+fn peer(s: &UnixStream) -> Option<libc::ucred> {
     use std::os::fd::AsRawFd;
     let mut cred: libc::ucred = unsafe { std::mem::zeroed() };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
@@ -241,14 +242,14 @@ fn peer_uid(s: &UnixStream) -> Option<u32> {
             &mut len,
         )
     };
-    (r == 0).then_some(cred.uid)
+    (r == 0).then_some(cred)
 }
 
-fn connection(host: Arc<Host>, stream: UnixStream, conn: u64) {
+fn connection(host: Arc<Host>, stream: UnixStream, conn: u64, peer_pid: i32) {
     let mut r = std::io::BufReader::new(stream.try_clone().expect("clone socket"));
     let mut w = stream;
     while let Ok(req) = read_msg(&mut r) {
-        let reply = handle(&host, &req, conn);
+        let reply = handle(&host, &req, conn, peer_pid);
         if write_msg(&mut w, &reply).is_err() {
             break;
         }
@@ -258,7 +259,7 @@ fn connection(host: Arc<Host>, stream: UnixStream, conn: u64) {
     }
     // Closing the connection detaches whatever it held.
     for s in host.sessions.lock().unwrap().values_mut() {
-        if s.holder.as_ref().is_some_and(|(c, _)| *c == conn) {
+        if s.holder.as_ref().is_some_and(|(c, _, _)| *c == conn) {
             s.holder = None;
         }
     }
@@ -290,7 +291,7 @@ fn options(name: &str, req: &Json) -> Result<Options, String> {
     })
 }
 
-fn handle(host: &Host, req: &Json, conn: u64) -> Json {
+fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
     let op = req["op"].as_str().unwrap_or("");
     let name = req["name"].as_str().unwrap_or("").to_string();
     match op {
@@ -310,8 +311,8 @@ fn handle(host: &Host, req: &Json, conn: u64) -> Json {
                 .map(|(n, s)| {
                     json!({
                         "name": n, "created": s.created, "last_used": s.last_used,
-                        "attached": s.holder.is_some(),
-                        "holder": s.holder.as_ref().map(|h| h.1.clone()),
+                        "attached": s.holder.as_ref().is_some_and(|h| alive(h.2)),
+                        "holder": s.holder.as_ref().filter(|h| alive(h.2)).map(|h| h.1.clone()),
                         "status": s.engine.status(), "sandbox": s.sandbox,
                         "pid": std::process::id(),
                     })
@@ -378,10 +379,16 @@ fn handle(host: &Host, req: &Json, conn: u64) -> Json {
         );
     };
     s.last_used = now();
-    let mine = s.holder.as_ref().is_some_and(|(c, _)| *c == conn);
+    // A holder whose process died mid-read (its connection thread is still
+    // waiting for the evaluation) holds nothing.
+    if s.holder.as_ref().is_some_and(|(_, _, pid)| !alive(*pid)) {
+        s.holder = None;
+        s.engine.front().new_holder();
+    }
+    let mine = s.holder.as_ref().is_some_and(|(c, _, _)| *c == conn);
     let force = req["force"].as_bool().unwrap_or(false);
     let held_by_other = |s: &Sess| -> Option<Json> {
-        let (_, who) = s.holder.as_ref()?;
+        let (_, who, _) = s.holder.as_ref()?;
         let mut e = fail(
             "Attach",
             format!(
@@ -403,7 +410,11 @@ fn handle(host: &Host, req: &Json, conn: u64) -> Json {
                 .as_str()
                 .unwrap_or("another client")
                 .to_string();
-            s.holder = Some((conn, who));
+            if !mine && s.holder.is_some() {
+                // Forced: the previous holder's waiting read gives up.
+                s.engine.front().new_holder();
+            }
+            s.holder = Some((conn, who, peer_pid));
             json!({ "ok": true, "pid": std::process::id() })
         }
         "detach" => {
