@@ -225,6 +225,33 @@ for _, backend in ipairs({ "thread", "process" }) do
   end)
 end
 
+describe("vm with an external interpreter (lua_executable)", function()
+  it("gives the same result tables from lua5.4, with OS limits only", function()
+    local v = vm.create({ lua_executable = "lua5.4", timeout = 0.3, globals = { n = 5 }, output_limit = 32 })
+    eq(v.backend, "process")
+    ok_values(v:exec("return 2 + 2, _VERSION, n"), 4, "Lua 5.4", 5)
+    eq(v:exec("print('hi')").stdout, "hi\n")
+    v:exec("function add(a, b) return a + b end")
+    eq(v:call("add", 2, 3), 5)
+    eq(v:exec("return +").kind, "Syntax")
+    eq(v:exec("error('x')").kind, "Runtime")
+    eq(v:exec("return print").kind, "Value")
+    local r = v:exec("while true do print('0123456789') end")
+    eq({ r.kind, r.truncated, #r.stdout }, { "OutputLimit", true, 32 })
+    local ok = v:exec("return os.execute('true')").values[1]
+    eq(ok, nil)
+    eq(v:exec("while true do end").kind, "Timeout")
+    eq(v:status(), "dead")
+    ok_values(v:exec("return n"), 5)
+    v:close()
+  end)
+
+  it("fails clearly for a missing interpreter", function()
+    local e = raises("Crashed", vm.create, { lua_executable = "no-such-lua" })
+    assert(e.message:find("no%-such%-lua"), e.message)
+  end)
+end)
+
 describe("vm options", function()
   it("rejects unknown options and bad values clearly", function()
     local e = raises("Argument", vm.create, { backnd = "thread" })

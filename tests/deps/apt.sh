@@ -3,6 +3,7 @@
 # hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
 set -euo pipefail
 APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine)
+APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -288,6 +288,7 @@ fn options(name: &str, req: &Json) -> Result<Options, String> {
         result_limit: crate::library::vm::DEFAULT_RESULT_LIMIT,
         package_path: path,
         globals: Val::Nil,
+        lua_executable: None,
     })
 }
 
