@@ -395,10 +395,27 @@ fn the_next_command_after_a_host_death_names_the_lost_sessions() {
     let home = Home::new();
     let _guard = HostGuard(&home);
     ok(&home, &["session", "new", "one"]);
-    ok(&home, &["session", "new", "two"]);
+    ok(&home, &["session", "new", "two", "--backend", "process"]);
+    let child: i32 = ok(
+        &home,
+        &[
+            "-e",
+            r#"for _, s in ipairs(bioxen.session.host_request({ op = "list" }).sessions) do
+              if s.name == "two" then print(s.pid) end
+            end"#,
+        ],
+    )
+    .trim()
+    .parse()
+    .unwrap();
     let pid = host_pid(&home).unwrap();
+    assert_ne!(child, pid, "session two runs in its own process");
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(exits_within(pid, Duration::from_secs(10)));
+    assert!(
+        exits_within(child, Duration::from_secs(10)),
+        "a process session's child died with its session host"
+    );
     let o = home.run(&["session", "list"], None);
     assert!(o.status.success(), "{}", stderr(&o));
     let err = stderr(&o);

@@ -100,15 +100,11 @@ function session.open(id, opts)
     attached = true, interactive = true, persistent = opts.persistent or false,
   }, Session)
   if opts.persistent then
-    if opts.backend and opts.backend ~= "thread" then
-      raise("Argument", "persistent sessions run in the session host on its thread backend; drop backend = \""
-        .. opts.backend .. "\"")
-    end
-    s.backend = "thread"
+    s.backend = opts.backend or "thread"
     local conn = session.host_connect(true)
     s._conn = conn
     local ok, e = pcall(conn.request, conn, {
-      op = "new", name = id, sandbox = opts.sandbox, memory_limit = opts.memory_limit,
+      op = "new", name = id, backend = s.backend, sandbox = opts.sandbox, memory_limit = opts.memory_limit,
       timeout = opts.timeout, output_limit = opts.output_limit, package_path = opts.package_path,
     })
     if not ok then conn:close(); error(e, 2) end
@@ -129,7 +125,7 @@ end
 function session.attach_persistent(id, force)
   check_id(id)
   local conn = session.host_connect(true)
-  local s = setmetatable({ id = id, backend = "thread", persistent = true, interactive = true,
+  local s = setmetatable({ id = id, backend = "?", persistent = true, interactive = true,
     created = now(), last_used = now(), attached = true, _conn = conn }, Session)
   local ok, e = pcall(s._attach_remote, s, force)
   if not ok then
@@ -149,9 +145,11 @@ function session.attach_persistent(id, force)
 end
 
 function Session:_attach_remote(force)
-  self._conn:request({ op = "attach", name = self.id, force = force or false,
+  local r = self._conn:request({ op = "attach", name = self.id, force = force or false,
     holder = native.holder("a bioxen script") })
   self.attached = true
+  if r.backend then self.backend = r.backend end
+  self._pid = r.session_pid
 end
 
 function Session:_remote(req)
@@ -259,7 +257,7 @@ function Session:status()
 end
 
 function Session:pid()
-  if self._conn then return self._conn:pid() end
+  if self._conn then return self._pid or self._conn:pid() end
   return self._h:pid()
 end
 

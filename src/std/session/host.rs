@@ -11,7 +11,7 @@
 //! sessions, so when the host dies the next client can say which sessions
 //! were lost before starting a new host.
 use super::Backend;
-use super::thread::{self, ThreadSession};
+use super::{process, thread};
 use crate::library::vm::sandbox::{Level, Options};
 use crate::library::vm::value::Val;
 use crate::runtime::error::BioxenError;
@@ -146,7 +146,8 @@ fn forget_lost(name: &str) {
 // ---------------------------------------------------------------- the daemon
 
 struct Sess {
-    engine: Arc<ThreadSession>,
+    engine: Arc<dyn Backend>,
+    backend: &'static str,
     created: f64,
     last_used: f64,
     sandbox: String,
@@ -315,7 +316,8 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
                         "attached": s.holder.as_ref().is_some_and(|h| alive(h.2)),
                         "holder": s.holder.as_ref().filter(|h| alive(h.2)).map(|h| h.1.clone()),
                         "status": s.engine.status(), "sandbox": s.sandbox,
-                        "pid": std::process::id(),
+                        "backend": s.backend,
+                        "pid": s.engine.pid().unwrap_or(std::process::id() as i32),
                     })
                 })
                 .collect();
@@ -342,8 +344,29 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
                 Err(e) => return fail("Argument", e),
             };
             let sandbox = opts.sandbox.name().to_string();
-            let engine = match thread::create(opts) {
-                Ok(e) => Arc::new(e),
+            let (backend, created): (&'static str, Result<Arc<dyn Backend>, String>) =
+                match req["backend"].as_str().unwrap_or("thread") {
+                    "thread" => (
+                        "thread",
+                        thread::create(opts)
+                            .map(|e| Arc::new(e) as Arc<dyn Backend>)
+                            .map_err(|e| e.to_string()),
+                    ),
+                    "process" => (
+                        "process",
+                        process::create(opts).map(|e| Arc::new(e) as Arc<dyn Backend>),
+                    ),
+                    other => {
+                        return fail(
+                            "Argument",
+                            format!(
+                                "persistent sessions run on the \"thread\" or \"process\" backend, not \"{other}\""
+                            ),
+                        );
+                    }
+                };
+            let engine = match created {
+                Ok(e) => e,
                 Err(e) => return fail("VMManager", format!("cannot create session '{name}': {e}")),
             };
             let t = now();
@@ -351,6 +374,7 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
                 name.clone(),
                 Sess {
                     engine,
+                    backend,
                     created: t,
                     last_used: t,
                     sandbox,
@@ -416,7 +440,10 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
                 s.engine.front().new_holder();
             }
             s.holder = Some((conn, who, peer_pid));
-            json!({ "ok": true, "pid": std::process::id() })
+            json!({
+                "ok": true, "pid": std::process::id(), "backend": s.backend,
+                "session_pid": s.engine.pid(),
+            })
         }
         "detach" => {
             if !mine {
@@ -450,12 +477,12 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
             }
             let engine = s.engine.clone();
             drop(sessions);
-            session_op(&engine, op, &name, req)
+            session_op(engine.as_ref(), op, &name, req)
         }
     }
 }
 
-fn session_op(engine: &ThreadSession, op: &str, name: &str, req: &Json) -> Json {
+fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json) -> Json {
     match op {
         "send" => match engine.send(req["text"].as_str().unwrap_or("").to_string()) {
             Ok(()) => json!({ "ok": true }),

@@ -4,7 +4,8 @@ local native = session.native
 
 local USAGE = [[
 usage: bioxen session list
-       bioxen session new NAME [--sandbox strict|standard|trusted] [--env ENV] [--timeout S]
+       bioxen session new NAME [--backend thread|process] [--sandbox strict|standard|trusted]
+                               [--env ENV] [--timeout S]
        bioxen session attach [--force] NAME     (Ctrl-D or .detach detaches)
        bioxen session send [--force] NAME CODE  (prints what CODE printed)
        bioxen session kill NAME
@@ -81,16 +82,16 @@ elseif verb == "list" then
   if #r.sessions == 0 then
     print(("no sessions (session host pid %d)"):format(r.pid))
   else
-    print(("%-20s %-8s %-9s %-20s %s"):format("NAME", "STATUS", "SANDBOX", "CREATED", "ATTACHED"))
+    print(("%-20s %-8s %-8s %-9s %-20s %s"):format("NAME", "STATUS", "BACKEND", "SANDBOX", "CREATED", "ATTACHED"))
     for _, s in ipairs(r.sessions) do
-      print(("%-20s %-8s %-9s %-20s %s"):format(s.name, s.status, s.sandbox,
+      print(("%-20s %-8s %-8s %-9s %-20s %s"):format(s.name, s.status, s.backend, s.sandbox,
         os.date("%Y-%m-%d %H:%M:%S", math.floor(s.created)), s.holder or "no"))
     end
   end
 elseif verb == "new" then
-  local o, rest = flags(args, { sandbox = "value", env = "value", timeout = "value" })
+  local o, rest = flags(args, { sandbox = "value", env = "value", timeout = "value", backend = "value" })
   local name = need_name(rest)
-  local req = { op = "new", name = name, sandbox = o.sandbox, timeout = tonumber(o.timeout) }
+  local req = { op = "new", name = name, sandbox = o.sandbox, timeout = tonumber(o.timeout), backend = o.backend }
   if o.env then
     req.package_path = { call(session.env_path, o.env) }
     req.sandbox = req.sandbox or "standard"
