@@ -214,6 +214,15 @@ fn attach_from_a_terminal_refuses_a_second_attach_and_detaches() {
     t.line("print('row', i) end");
     t.expect("row\t2");
     t.expect("> ");
+    // Ctrl-C at the continuation prompt drops the unfinished chunk, in the
+    // session too: the next line starts afresh.
+    t.line("if true then");
+    t.expect(">> ");
+    t.master.write_all(b"\x03").unwrap();
+    t.expect("> ");
+    t.line("print('after')");
+    t.expect("after\r\n");
+    t.expect("> ");
     // Ctrl-C stops running input in the session, which stays usable.
     t.line("while true do end");
     // Ctrl-C must come once the line editor has handed the terminal back

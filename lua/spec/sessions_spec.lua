@@ -53,6 +53,15 @@ for _, backend in ipairs({ "thread", "process" }) do
       eq(s:read({ timeout = 5 }), "42\n")
     end)
 
+    it("forgets an unfinished chunk on reset", function()
+      local s = open()
+      s:send("for i = 1, 3 do")
+      eq({ s:read({ timeout = 5 }) }, { "", false, true })
+      s:reset()
+      s:send("print('fresh')")
+      eq({ s:read({ timeout = 5 }) }, { "fresh\n", false, false })
+    end)
+
     it("reports syntax and runtime errors and stays usable", function()
       local s = open()
       s:send("x = = 1")

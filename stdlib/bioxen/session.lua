@@ -230,6 +230,13 @@ function Session:interrupt()
   self._h:interrupt()
 end
 
+--- Forgets an unfinished chunk (input that waits for more lines).
+function Session:reset()
+  self:_check()
+  if self._conn then return self:_remote({ op = "reset" }) end
+  self._h:reset()
+end
+
 --- Switches the package environment `require` reads from (standard sandbox).
 function Session:set_env(name)
   self:_check()

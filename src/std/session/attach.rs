@@ -93,7 +93,15 @@ impl Evaluator for Remote {
     fn eval(&mut self, source: &str) -> Reply {
         let new = match source.strip_prefix(self.sent.as_str()) {
             Some(rest) if !self.sent.is_empty() => rest.strip_prefix('\n').unwrap_or(rest),
-            _ => source,
+            _ => {
+                // A new chunk while the session still holds an unfinished one
+                // (Ctrl-C at the `>>` prompt): drop that one first.
+                if !self.sent.is_empty() {
+                    self.sent.clear();
+                    let _ = self.request(json!({ "op": "reset", "name": self.name }));
+                }
+                source
+            }
         }
         .to_string();
         if let Err(e) = self.request(json!({ "op": "send", "name": self.name, "text": new + "\n" }))

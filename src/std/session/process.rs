@@ -22,11 +22,13 @@ use std::sync::{Arc, Mutex};
 enum Item {
     Text(String),
     Exec(Vec<u8>, Arc<JobShared>),
+    Reset,
 }
 
 enum InFlight {
     Text,
     Exec(Arc<JobShared>),
+    Reset,
 }
 
 struct Io {
@@ -84,6 +86,10 @@ fn dispatch(io: &mut Io) {
             InFlight::Text,
         ),
         Item::Exec(code, job) => (protocol::frame(protocol::EXEC, &code), InFlight::Exec(job)),
+        Item::Reset => (
+            protocol::frame(protocol::SESSION_RESET, &[]),
+            InFlight::Reset,
+        ),
     };
     // A failed write means the child died: the reader thread reports it.
     let _ = protocol::write_all_fd(io.tx, &frame);
@@ -96,9 +102,12 @@ fn reader(inner: Arc<Inner>, proc: Proc) {
         match tag {
             protocol::SESSION_OUTPUT => inner.front.append(&payload),
             protocol::SESSION_DONE => {
-                inner.front.finished(payload.first() == Some(&1));
                 let mut io = inner.io.lock().unwrap();
-                io.in_flight = None;
+                if let Some(InFlight::Text) = io.in_flight.take() {
+                    inner.front.finished(payload.first() == Some(&1));
+                } else {
+                    inner.front.st.lock().unwrap().incomplete = false;
+                }
                 dispatch(&mut io);
             }
             protocol::RESULT => {
@@ -213,7 +222,13 @@ impl Backend for ProcessSession {
         }
     }
 
-    fn reset(&self) {}
+    fn reset(&self) {
+        let mut io = self.0.io.lock().unwrap();
+        if io.alive {
+            io.queue.push_back(Item::Reset);
+            dispatch(&mut io);
+        }
+    }
 
     fn set_paths(&self, paths: Vec<PathBuf>) {
         *self.0.paths.lock().unwrap() = paths;

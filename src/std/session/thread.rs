@@ -124,6 +124,7 @@ impl Inner {
             Item::Reset => {
                 repl::reset(child);
                 self.current.store(0, Ordering::SeqCst);
+                self.front.st.lock().unwrap().incomplete = false;
             }
         }
     }

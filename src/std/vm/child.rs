@@ -137,6 +137,12 @@ impl Session {
                 });
                 Some((protocol::SESSION_DONE, vec![incomplete as u8]))
             }
+            protocol::SESSION_RESET => {
+                if let Some(c) = self.child.as_ref() {
+                    crate::library::session::repl::reset(c);
+                }
+                Some((protocol::SESSION_DONE, vec![0]))
+            }
             protocol::RESET => {
                 INTERRUPTER.store(std::ptr::null_mut(), Ordering::SeqCst);
                 self.child = None;

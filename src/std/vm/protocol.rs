@@ -21,6 +21,8 @@ pub const MODULE_REQUEST: u8 = b'M';
 pub const SESSION_INPUT: u8 = b'S';
 pub const SESSION_OUTPUT: u8 = b'o';
 pub const SESSION_DONE: u8 = b'd';
+/// Host -> child: forget the unfinished chunk (answered with SESSION_DONE).
+pub const SESSION_RESET: u8 = b'R';
 
 /// Frames larger than this are refused (a corrupted length never allocates wildly).
 pub const MAX_FRAME: usize = 1 << 30;
