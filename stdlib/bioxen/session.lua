@@ -256,7 +256,12 @@ end
 function Session:status()
   if self._closed or self._dead then return "dead" end
   if self._conn then
-    local ok, r = pcall(self._conn.request, self._conn, { op = "status", name = self.id })
+    local ok, r
+    if self.attached then
+      ok, r = pcall(self._conn.request, self._conn, { op = "status", name = self.id })
+    else
+      ok, r = pcall(session.host_request, { op = "status", name = self.id }, false)
+    end
     if not ok then return "dead" end
     return r.status
   end

@@ -467,6 +467,7 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
             s.engine.interrupt();
             json!({ "ok": true })
         }
+        "status" => json!({ "ok": true, "status": s.engine.status() }),
         _ => {
             if !mine
                 && !force
@@ -520,7 +521,6 @@ fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json) -> Json {
             engine.set_paths(paths);
             json!({ "ok": true })
         }
-        "status" => json!({ "ok": true, "status": engine.status() }),
         other => fail(
             "Argument",
             format!("unknown session host request '{other}' for session '{name}'"),
