@@ -468,10 +468,124 @@ fn an_attached_client_killed_mid_read_does_not_keep_the_session() {
             "-e",
             r#"local s = bioxen.vm.manager():attach("long")
             s:interrupt()
-            local text = s:read({ timeout = 10 })
-            print(text:match("Interrupted") ~= nil)"#,
+            local text, busy = s:read({ timeout = 10 })
+            print(text:match("Interrupted") ~= nil, busy)"#,
         ],
         None,
     );
-    assert_eq!(stdout(&o), "true\n", "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("true"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+}
+
+#[test]
+fn another_user_cannot_connect_to_the_session_host() {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test switches to another user (nobody), which needs root"
+    );
+    let home = Home::new();
+    let _guard = HostGuard(&home);
+    ok(&home, &["session", "new", "private"]);
+    let sock = home.path().join("run/sessions.sock");
+    // Even with a path it can reach, the socket and its folder are owner-only.
+    let open = std::fs::Permissions::from_mode(0o755);
+    std::fs::set_permissions(home.path(), open).unwrap();
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.args([
+        "-c",
+        "import socket, sys\ns = socket.socket(socket.AF_UNIX)\ns.connect(sys.argv[1])\nprint('connected')",
+        sock.to_str().unwrap(),
+    ]);
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setgroups(0, std::ptr::null());
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let o = cmd.output().expect("run python3 as nobody");
+    assert!(
+        !o.status.success(),
+        "another user connected: {}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).contains("Permission denied"), "{}", stderr(&o));
+}
+
+/// Runs Python as nobody: connect to `sock`, send a hello request, print the reply.
+fn hello_as_nobody(sock: &std::path::Path) -> std::process::Output {
+    let mut cmd = std::process::Command::new("/usr/bin/python3");
+    cmd.args([
+        "-c",
+        concat!(
+            "import socket, struct, sys\n",
+            "s = socket.socket(socket.AF_UNIX)\n",
+            "s.connect(sys.argv[1])\n",
+            "body = b'{\"op\": \"hello\"}'\n",
+            "try:\n",
+            "    s.sendall(struct.pack('<I', len(body)) + body)\n",
+            "    print('reply', repr(s.recv(100)))\n",
+            "except OSError:\n",
+            "    print('dropped')\n",
+        ),
+        sock.to_str().unwrap(),
+    ]);
+    unsafe {
+        use std::os::unix::process::CommandExt;
+        cmd.pre_exec(|| {
+            libc::setgroups(0, std::ptr::null());
+            if libc::setgid(65534) != 0 || libc::setuid(65534) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    cmd.output().expect("run python3 as nobody")
+}
+
+#[test]
+fn each_layer_keeps_other_users_out() {
+    assert_eq!(
+        unsafe { libc::geteuid() },
+        0,
+        "this test switches to another user (nobody), which needs root"
+    );
+    let home = Home::new();
+    let _guard = HostGuard(&home);
+    ok(&home, &["session", "new", "private"]);
+    let run = home.path().join("run");
+    let sock = run.join("sessions.sock");
+    let mode = |p: &std::path::Path, m: u32| {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap()
+    };
+    mode(home.path(), 0o755);
+    // The socket alone (0600) keeps nobody out even in an open folder.
+    mode(&run, 0o755);
+    let o = hello_as_nobody(&sock);
+    assert!(
+        stderr(&o).contains("Permission denied"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+    // And with the socket opened up too, the host drops a peer of another uid.
+    mode(&sock, 0o666);
+    let o = hello_as_nobody(&sock);
+    let out = stdout(&o);
+    assert!(
+        out == "reply b''\n" || out == "dropped\n",
+        "{out}{}",
+        stderr(&o)
+    );
+    mode(&sock, 0o600);
+    mode(&run, 0o700);
+    assert_eq!(ok(&home, &["session", "send", "private", "1 + 1"]), "2\n");
 }

@@ -115,19 +115,27 @@ impl Front {
         self.wake();
     }
 
-    /// Waits on an OS thread (the session host's connection threads).
-    pub fn read_blocking(&self, timeout: Option<Duration>) -> Read {
+    pub fn epoch(&self) -> u64 {
+        self.st.lock().unwrap().epoch
+    }
+
+    /// Waits on an OS thread (the session host's connection threads). `epoch`
+    /// is the holder's, taken when its request was let through.
+    pub fn read_blocking(&self, timeout: Option<Duration>, epoch: u64) -> Read {
         let mut st = self.st.lock().unwrap();
         let target = st.sent;
-        let epoch = st.epoch;
         let deadline = timeout.map(|t| Instant::now() + t);
-        while st.done < target {
+        loop {
             if st.epoch != epoch {
+                // Taken over while waiting: the output is the new holder's.
                 return Read {
                     text: Vec::new(),
-                    busy: true,
+                    busy: st.done < st.sent,
                     incomplete: st.incomplete,
                 };
+            }
+            if st.done >= target {
+                break;
             }
             match deadline {
                 None => st = self.cv.wait(st).unwrap(),

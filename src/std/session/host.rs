@@ -404,6 +404,11 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
         );
     };
     s.last_used = now();
+    // A request that waited in a dead client's connection (its process was
+    // killed) must not take output that is now someone else's.
+    if op == "read" && !alive(peer_pid) {
+        return fail("Detach", "the client that asked is gone");
+    }
     // A holder whose process died mid-read (its connection thread is still
     // waiting for the evaluation) holds nothing.
     if s.holder.as_ref().is_some_and(|(_, _, pid)| !alive(*pid)) {
@@ -477,13 +482,16 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
                 return e;
             }
             let engine = s.engine.clone();
+            // Taken under the sessions lock, so a takeover after this point
+            // ends the read below without giving it the new holder's output.
+            let epoch = engine.front().epoch();
             drop(sessions);
-            session_op(engine.as_ref(), op, &name, req)
+            session_op(engine.as_ref(), op, &name, req, epoch)
         }
     }
 }
 
-fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json) -> Json {
+fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json, epoch: u64) -> Json {
     match op {
         "send" => match engine.send(req["text"].as_str().unwrap_or("").to_string()) {
             Ok(()) => json!({ "ok": true }),
@@ -494,7 +502,7 @@ fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json) -> Json {
                 .as_f64()
                 .filter(|t| t.is_finite() && *t >= 0.0)
                 .map(std::time::Duration::from_secs_f64);
-            let r = engine.front().read_blocking(timeout);
+            let r = engine.front().read_blocking(timeout, epoch);
             json!({
                 "ok": true,
                 "text": String::from_utf8_lossy(&r.text),
