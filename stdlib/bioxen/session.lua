@@ -130,15 +130,6 @@ function session.attach_persistent(id, force)
   local ok, e = pcall(s._attach_remote, s, force)
   if not ok then
     conn:close()
-    local lost = session.lost
-    if type(e) == "userdata" and e.kind == "SessionNotFound" and lost then
-      for _, name in ipairs(lost.sessions or {}) do
-        if name == id then
-          raise("SessionNotFound", ("session '%s' was lost when the session host (pid %d) died")
-            :format(id, lost.pid), { id = id, lost = true })
-        end
-      end
-    end
     error(e, 2)
   end
   return s
@@ -149,6 +140,8 @@ function Session:_attach_remote(force)
     holder = native.holder("a bioxen script") })
   self.attached = true
   if r.backend then self.backend = r.backend end
+  if r.created then self.created = math.floor(r.created) end
+  if r.sandbox then self.sandbox = r.sandbox end
   self._pid = r.session_pid
 end
 
@@ -439,8 +432,9 @@ function Manager:attach(id, opts)
   end
   if e.obj.attached then
     if force then return e.obj end
-    raise("Attach", ("session '%s' is already attached by this manager (pid %s)"):format(id, tostring(
-      native.holder("this manager"))), { id = id, holder = native.holder("this manager") })
+    local holder = native.holder("this manager")
+    raise("Attach", ("session '%s' is already attached, by %s; use it, or m:attach(id, { force = true })")
+      :format(id, holder), { id = id, holder = holder })
   end
   return e.obj:attach(force)
 end

@@ -447,7 +447,7 @@ fn handle(host: &Host, req: &Json, conn: u64, peer_pid: i32) -> Json {
             s.holder = Some((conn, who, peer_pid));
             json!({
                 "ok": true, "pid": std::process::id(), "backend": s.backend,
-                "session_pid": s.engine.pid(),
+                "session_pid": s.engine.pid(), "created": s.created, "sandbox": s.sandbox,
             })
         }
         "detach" => {
