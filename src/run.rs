@@ -33,7 +33,11 @@ pub fn run(cmd: Command) -> i32 {
         Err(e) => report_error(&host, &e),
     };
     scheduler.drain();
-    if crate::library::task::report_unobserved(&host.lua) && status == 0 {
+    let lost_errors = crate::library::task::report_unobserved(&host.lua);
+    // Closing the state would first run a full collection (mlua's drop); the
+    // process is ending, and exit() flushes C stdio buffers anyway.
+    std::mem::forget(host);
+    if lost_errors && status == 0 {
         1
     } else {
         status

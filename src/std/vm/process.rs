@@ -602,7 +602,8 @@ impl ProcShared {
 /// Back to the warm pool with a fresh state, or killed.
 fn recycle(p: Proc, level: Level) {
     let s = spawner();
-    let room = s.pool.lock().unwrap().len() < s.target.load(Ordering::Relaxed);
+    // Up to twice the target: a recycled child is cheaper than a new one.
+    let room = s.pool.lock().unwrap().len() < 2 * s.target.load(Ordering::Relaxed).max(1);
     if level != Level::Trusted
         && room
         && protocol::write_all_fd(p.tx(), &protocol::frame(protocol::RESET, &[])).is_ok()
