@@ -107,6 +107,18 @@ for _, backend in ipairs({ "thread", "process" }) do
       eq(s:read({ timeout = 5 }), "1\n")
     end)
 
+    it("lets another task interrupt input a task is waiting on", function()
+      local s = open()
+      s:send("while true do end")
+      local reader = task.spawn(function() return s:read() end)
+      local _, busy = s:read({ timeout = 0.05 })
+      eq(busy, true)
+      eq(reader:status(), "running")
+      s:interrupt()
+      local text = task.wait(reader)
+      expect(text:match("Interrupted"), "an Interrupted line, got " .. text)
+    end)
+
     it("stops input at the session's timeout", function()
       local s = open({ timeout = 0.1 })
       s:send("while true do end")
