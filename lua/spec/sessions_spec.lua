@@ -62,6 +62,14 @@ for _, backend in ipairs({ "thread", "process" }) do
       eq({ s:read({ timeout = 5 }) }, { "fresh\n", false, false })
     end)
 
+    it("runs a send that is a whole chunk as one, so its locals are shared", function()
+      local s = open()
+      s:send("local a = 20\nlocal b = 22\nprint(a + b)\n")
+      eq(s:read({ timeout = 5 }), "42\n")
+      s:send("1 + 1\n2 + 2\n")
+      eq(s:read({ timeout = 5 }), "2\n4\n")
+    end)
+
     it("reports syntax and runtime errors and stays usable", function()
       local s = open()
       s:send("x = = 1")
