@@ -36,6 +36,11 @@ for _, backend in ipairs({ "thread", "process" }) do
     v:close()
   end)
   report(backend .. " create+exec+close", t * 1e6, "us")
+  -- CPU of the whole host process (all its threads) per cycle: what a cycle
+  -- costs when the machine is not shared.
+  local c0 = os.clock()
+  for _ = 1, n do local v = vm.create{ backend = backend } v:exec("return 2+2") v:close() end
+  report(backend .. " create+exec+close host CPU", (os.clock() - c0) / n * 1e6, "us")
 end
 
 -- 2. exec round trip on an existing VM
@@ -79,6 +84,15 @@ for _, w in ipairs({ "fib", "nbody" }) do
     p:close()
   end
   report(w .. " luajit binary", best_luajit * 1e3, "ms")
+  -- The same LuaJIT build as the VMs, unsandboxed in the host: the sandbox's own cost.
+  local best_host = math.huge
+  for _ = 1, 3 do
+    local f = assert(loadfile(path))
+    local t0 = now()
+    f()
+    best_host = math.min(best_host, now() - t0)
+  end
+  report(w .. " bioxen host", best_host * 1e3, "ms")
   for _, backend in ipairs({ "thread", "process" }) do
     local best = math.huge
     for _ = 1, 3 do
@@ -90,6 +104,7 @@ for _, w in ipairs({ "fib", "nbody" }) do
     end
     report(w .. " strict " .. backend .. " VM", best * 1e3, "ms")
     report(w .. " strict " .. backend .. " / luajit", best / best_luajit, "x")
+    report(w .. " strict " .. backend .. " / host", best / best_host, "x")
   end
 end
 os.remove(tf)
