@@ -161,7 +161,8 @@ fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
     }
     let mut cmd = match external {
         None => {
-            let mut c = Command::new(std::env::current_exe()?);
+            // /proc/self/exe works even after the binary on disk was replaced.
+            let mut c = Command::new("/proc/self/exe");
             c.arg("--vm-child").arg(std::process::id().to_string());
             c
         }
