@@ -1,5 +1,5 @@
 ---@meta
--- Type definitions for bioxen.vm.manager() and bioxen.session (docs/api/sessions.md).
+-- Type definitions for bioxen.vm.manager() and bioxen.session (docs/api/session.md).
 
 ---@class bioxen.SessionOptions
 ---@field backend? "thread"|"process" default "thread"
