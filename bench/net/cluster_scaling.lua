@@ -4,13 +4,13 @@ local cluster, now = bioxen.cluster, bioxen.channel.now
 local items = tonumber(arg and arg[1]) or 32
 local backend = arg and arg[2] or "thread"
 
--- Each item: 4-mer counts (2-bit codes) of a 2 Mb pseudo-random sequence
+-- Each item: 4-mer counts (2-bit codes) of a 10 Mb pseudo-random sequence
 -- generated on the fly: CPU-bound, no allocation to speak of.
 local work = [[
 function(seed)
   local x, code, counts = seed, 0, {}
   for i = 0, 255 do counts[i] = 0 end
-  for i = 1, 2000000 do
+  for i = 1, 10000000 do
     x = (x * 1103515245 + 12345) % 2147483648
     code = (code * 4 + x % 4) % 256
     if i >= 4 then counts[code] = counts[code] + 1 end
