@@ -226,6 +226,13 @@ for _, backend in ipairs({ "thread", "process" }) do
       for i = 1, 2000 do eq(seen[i], 1, "value " .. i) end
       p1:close() p2:close() cw:close()
     end)
+    it("keeps its raw functions out of the child's reach", function()
+      local ch = channel{ capacity = 1 }
+      local w = vm.create{ backend = backend, channels = { ch = ch } }
+      local r = w:exec("local keys = {} for k in pairs(channels.ch) do keys[#keys + 1] = k end return keys")
+      eq(r.values[1], { "handle" })
+      w:close()
+    end)
     it("refuses channels that are not channels", function()
       raises("Argument", vm.create, { backend = backend, channels = { x = {} } })
       raises("Argument", vm.create, { backend = backend, channels = "ch" })

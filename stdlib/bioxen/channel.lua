@@ -18,6 +18,11 @@ end
 local Channel = {}
 Channel.__index = Channel
 
+-- The raw per-value functions of each channel object, out of reach of the code
+-- using it (in a child VM, that code must not forge encoded tables).
+local SEND, RECV, RECV_INTO = setmetatable({}, { __mode = "k" }), setmetatable({}, { __mode = "k" }),
+  setmetatable({}, { __mode = "k" })
+
 -- Where in `v` the first value that cannot be copied sits, and what it is.
 local function find_bad(v, path, depth)
   if depth > 100 then return path, "a table nested more than 100 deep (a cycle?)" end
@@ -72,7 +77,7 @@ end
 --- Raises `Closed` on a closed channel, `Timeout` after `timeout` seconds.
 function Channel:send(v, timeout)
   local payload, is_table = pack(v)
-  local try_send = self._send
+  local try_send = SEND[self]
   local ok, why = try_send(payload, is_table)
   if ok then return true end
   if why then raise("Closed", "the channel is closed") end
@@ -91,7 +96,7 @@ end
 --- Sends without waiting: false when the channel is full.
 function Channel:try_send(v)
   local payload, is_table = pack(v)
-  local ok, why = self._send(payload, is_table)
+  local ok, why = SEND[self](payload, is_table)
   if why then raise("Closed", "the channel is closed") end
   return ok
 end
@@ -104,7 +109,7 @@ end
 --- The next value, waiting for one. Returns `value, true`, or `nil, false` once
 --- the channel is closed and drained. Raises `Timeout` after `timeout` seconds.
 function Channel:recv(timeout)
-  local try_recv = self._recv
+  local try_recv = RECV[self]
   local v, st = try_recv()
   if st == 1 then return v, true end
   if st == 2 then return decode(v), true end
@@ -123,7 +128,7 @@ end
 
 --- The next value if one is queued: `value, true`; otherwise `nil, false`.
 function Channel:try_recv()
-  local v, st = self._recv()
+  local v, st = RECV[self]()
   if st == 1 or st == 2 then return unpack_msg(v, st) end
   return nil, false
 end
@@ -141,7 +146,7 @@ end
 
 -- Fills vals/kinds with up to `max` values, waiting for the first; -1 when closed and drained.
 function Channel:_fill(vals, kinds, max, timeout)
-  local recv_into = self._recv_into
+  local recv_into = RECV_INTO[self]
   local n = recv_into(vals, kinds, max)
   if n ~= 0 then return n end
   local h = self.handle
@@ -198,7 +203,9 @@ local channel = {}
 --- Wraps a native handle (used for channels handed to child VMs).
 function channel.wrap(handle)
   local send, recv, recv_into = bind(handle)
-  return setmetatable({ handle = handle, _send = send, _recv = recv, _recv_into = recv_into }, Channel)
+  local ch = setmetatable({ handle = handle }, Channel)
+  SEND[ch], RECV[ch], RECV_INTO[ch] = send, recv, recv_into
+  return ch
 end
 
 --- `bioxen.channel{ capacity = 1024 }` or `bioxen.channel.new(1024)`.
