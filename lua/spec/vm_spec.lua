@@ -63,6 +63,9 @@ for _, backend in ipairs({ "thread", "process" }) do
       v:exec("function boom() error('broken') end")
       e = raises("Runtime", v.call, v, "boom")
       assert(e.message:find("broken"), e.message)
+      local job = v:call_async("add", 40, 2)
+      local r = job:wait()
+      eq(r.values[1], 42)
       e = raises("Value", v.call, v, "add", print, 1)
       assert(e.message:find("function"), e.message)
       local cyc = {} cyc.me = cyc

@@ -52,6 +52,10 @@ function VM:exec_async(code) end
 ---@param name string
 ---@return any ...
 function VM:call(name, ...) end
+---Starts a call; the job's wait() gives the result table.
+---@param name string
+---@return bioxen.vm.Job
+function VM:call_async(name, ...) end
 ---@return "idle"|"busy"|"dead"
 function VM:status() end
 ---@return integer?

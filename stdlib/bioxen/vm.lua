@@ -131,8 +131,8 @@ function VM:call(name, ...)
   return unpack(r.values, 1, r.n)
 end
 
---- Calls the VM's global function `name` without waiting; `job:wait()` gives the
---- result table (used by bioxen.cluster).
+--- Calls the VM's global function `name` without waiting; the job's wait()
+--- gives the result table (values in r.values).
 function VM:call_async(name, ...)
   if type(name) ~= "string" then
     raise("Argument", "call_async needs the name of a global function, got " .. type(name))
@@ -140,7 +140,12 @@ function VM:call_async(name, ...)
   if self._h.call_async then return self._h:call_async(name, ...) end
   local h, args = self._h, { n = select("#", ...), ... }
   local t = bioxen.task.spawn(function() return h:call(name, unpack(args, 1, args.n)) end)
-  return { wait = function() return bioxen.task.wait(t) end, done = function() return t:status() ~= "running" end }
+  return {
+    wait = function() return bioxen.task.wait(t) end,
+    done = function() return t:status() ~= "running" end,
+    cancel = function() t:cancel() end,
+    status = function() return t:status() end,
+  }
 end
 
 --- "idle" | "busy" | "dead" (closed VMs are "dead").

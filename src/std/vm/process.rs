@@ -394,12 +394,16 @@ pub struct ProcShared {
     closed: AtomicBool,
     pid: AtomicI32,
     busy: AtomicUsize,
+    queued: AtomicUsize,
     current_job: AtomicU64,
     last_death: Mutex<Option<String>>,
 }
 
 impl ProcShared {
-    fn run(&self, work: &Work, job_id: u64) -> ExecResult {
+    /// Runs work; `cancelled` is the job's flag. The canceller sets it, then
+    /// signals the child if `current_job` is this job; here `current_job` is
+    /// set, then the flag checked: whichever comes second sees the other.
+    fn run(&self, work: &Work, job_id: u64, cancelled: Option<&AtomicBool>) -> ExecResult {
         let began = Instant::now();
         let mut g = self.proc.lock().unwrap();
         if self.closed.load(Ordering::SeqCst) {
@@ -427,6 +431,11 @@ impl ProcShared {
         let p = g.as_mut().unwrap();
         self.busy.fetch_add(1, Ordering::SeqCst);
         self.current_job.store(job_id, Ordering::SeqCst);
+        if cancelled.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            self.current_job.store(0, Ordering::SeqCst);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+            return ExecResult::failure("Cancelled", "the job was cancelled before it started");
+        }
         let frame = match work {
             Work::Exec(code) => protocol::frame(protocol::EXEC, code),
             Work::Call(name, args) => {
@@ -538,7 +547,7 @@ impl ProcShared {
         if self.closed.load(Ordering::SeqCst) {
             return "dead";
         }
-        if self.busy.load(Ordering::SeqCst) > 0 {
+        if self.busy.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst) > 0 {
             return "busy";
         }
         match self.proc.try_lock() {
@@ -594,6 +603,8 @@ impl ProcShared {
                 }
             });
         }));
+        // Busy from submission on, not only once the job's thread runs.
+        self.queued.fetch_add(1, Ordering::SeqCst);
         let (me, j) = (self.clone(), job.clone());
         std::thread::Builder::new()
             .name("bioxen-vm-job".into())
@@ -601,8 +612,9 @@ impl ProcShared {
                 let r = if j.cancelled.load(Ordering::SeqCst) {
                     ExecResult::failure("Cancelled", "the job was cancelled before it started")
                 } else {
-                    me.run(&work, j.id)
+                    me.run(&work, j.id, Some(&j.cancelled))
                 };
+                me.queued.fetch_sub(1, Ordering::SeqCst);
                 j.complete(r);
             })
             .expect("start a VM job thread");
@@ -643,6 +655,7 @@ pub fn create(opts: Options, restart: bool) -> LuaResult<ProcessVm> {
         restart,
         closed: AtomicBool::new(false),
         busy: AtomicUsize::new(0),
+        queued: AtomicUsize::new(0),
         current_job: AtomicU64::new(0),
         last_death: Mutex::new(None),
     })))
@@ -663,7 +676,7 @@ impl UserData for ProcessVm {
         methods.add_method("exec", |lua, this, code: mlua::LuaString| {
             check_open(&this.0)?;
             this.0
-                .run(&Work::Exec(code.as_bytes().to_vec()), next_id())
+                .run(&Work::Exec(code.as_bytes().to_vec()), next_id(), None)
                 .to_lua(lua)
         });
         methods.add_method("exec_async", |_, this, code: mlua::LuaString| {
@@ -675,7 +688,9 @@ impl UserData for ProcessVm {
             |lua, this, (name, args): (String, mlua::MultiValue)| {
                 check_open(&this.0)?;
                 let args = super::copy_args(&args)?;
-                this.0.run(&Work::Call(name, args), next_id()).to_lua(lua)
+                this.0
+                    .run(&Work::Call(name, args), next_id(), None)
+                    .to_lua(lua)
             },
         );
         methods.add_method(

@@ -368,13 +368,7 @@ pub struct Child {
     pub interrupter: Arc<Interrupter>,
     pub opts: Options,
     chunk_name: String,
-    /// Recently run source -> its compiled chunk (strict and standard only).
-    chunks: std::sync::Mutex<Vec<(Vec<u8>, Function)>>,
 }
-
-/// How many distinct recent chunks a VM keeps compiled, and up to what size.
-const CHUNK_CACHE: usize = 16;
-const CHUNK_CACHE_MAX_LEN: usize = 4096;
 
 fn sandbox_error(level: Level, what: &str) -> mlua::Error {
     let grant = FORBIDDEN
@@ -464,7 +458,6 @@ impl Child {
             lua,
             interrupter,
             chunk_name: format!("={}", opts.id),
-            chunks: std::sync::Mutex::new(Vec::new()),
             opts,
         })
     }
@@ -563,31 +556,15 @@ impl Child {
         self.finish(outcome, start)
     }
 
-    /// Compiles source, or reuses the chunk compiled the last time the same
-    /// source ran. A main chunk has no upvalues and the sandboxes have no
-    /// getfenv/setfenv, so running the same closure again is the same as
-    /// compiling it again (trusted code could tell, so it is never cached).
     fn compile(&self, code: &[u8]) -> LuaResult<Function> {
-        let cacheable = self.opts.sandbox != Level::Trusted && code.len() <= CHUNK_CACHE_MAX_LEN;
-        if cacheable
-            && let Some((_, f)) = self.chunks.lock().unwrap().iter().find(|(c, _)| c == code)
-        {
-            return Ok(f.clone());
-        }
-        let f = self
-            .lua
+        // No cache of compiled chunks: rerunning one chunk's closures defeats
+        // LuaJIT's traces (they guard on closure identity); fib(32) ran 1.3-1.7x
+        // slower that way.
+        self.lua
             .load(code)
             .set_name(&self.chunk_name)
             .set_mode(ChunkMode::Text)
-            .into_function()?;
-        if cacheable {
-            let mut chunks = self.chunks.lock().unwrap();
-            if chunks.len() >= CHUNK_CACHE {
-                chunks.remove(0);
-            }
-            chunks.push((code.to_vec(), f.clone()));
-        }
-        Ok(f)
+            .into_function()
     }
 
     fn begin(&self) {
