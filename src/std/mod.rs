@@ -4,11 +4,14 @@
 //! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
 use mlua::{Lua, Result as LuaResult, Table};
 
+pub mod channel;
 pub mod env;
 pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod lrs;
+pub mod net;
+pub mod session;
 pub mod task;
 pub mod vm;
 
@@ -21,6 +24,16 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
+    Library {
+        name: "channel",
+        native: Some(channel::module),
+        summary: "bounded channels that copy values between tasks and VMs",
+    },
+    Library {
+        name: "cluster",
+        native: None,
+        summary: "a pool of child VMs mapping a function over inputs",
+    },
     Library {
         name: "env",
         native: Some(env::module),
@@ -47,6 +60,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "xAPI learning records: statements, durable spool, LRS client",
     },
     Library {
+        name: "net",
+        native: Some(net::module),
+        summary: "host/port validation, TCP, UDP and an HTTP client",
+    },
+    Library {
         name: "pretty",
         native: None,
         summary: "readable text for any value (the REPL's printer)",
@@ -60,6 +78,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "session",
+        native: Some(session::module),
+        summary: "interactive sessions, the VM manager, persistent sessions",
     },
     Library {
         name: "vm",
