@@ -153,6 +153,9 @@ fn run(spool: &Spool, shared: &Shared) {
             }
         };
         let entries = spool.pending(settings.batch_size.max(1), 4 << 20);
+        if shared.state.lock().unwrap().generation != generation {
+            continue; // reconfigured meanwhile: send with the new settings
+        }
         if entries.is_empty() {
             spool.collect_garbage();
             drop(lock);

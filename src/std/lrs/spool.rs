@@ -280,8 +280,9 @@ impl Spool {
             if self.acked(&seg) < len || !flock(&f, libc::LOCK_EX | libc::LOCK_NB) {
                 continue;
             }
-            let _ = fs::remove_file(self.dir.join(format!("{seg}.ack")));
+            // The segment first: a reader must never see it without its ack.
             let _ = fs::remove_file(&path);
+            let _ = fs::remove_file(self.dir.join(format!("{seg}.ack")));
         }
     }
 
