@@ -262,11 +262,14 @@ async fn deliver(
                         json!({"kind": "Io", "message": format!("cannot keep a rejected statement: {io}")}),
                     ));
                 }
-                ack(spool, part);
                 spool.set_last_error(Some(&e));
-                let mut st = shared.state.lock().unwrap();
-                st.rejected += 1;
-                st.last_error = Some(e);
+                {
+                    // Counted before the ack, so a flush that sees the ack sees the refusal.
+                    let mut st = shared.state.lock().unwrap();
+                    st.rejected += 1;
+                    st.last_error = Some(e);
+                }
+                ack(spool, part);
             }
             Outcome::Fail(f) => return Err(f),
         }
