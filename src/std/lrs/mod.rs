@@ -193,6 +193,7 @@ struct Lrs {
     writer: Mutex<Writer>,
     shared: Arc<Shared>,
     events: Arc<Recorder>,
+    pid: u32,
 }
 
 static LRS: OnceLock<Lrs> = OnceLock::new();
@@ -212,6 +213,7 @@ fn lrs() -> &'static Lrs {
             spool: spool.clone(),
             shared: shared.clone(),
             events: recorder_state,
+            pid: std::process::id(),
         };
         std::thread::Builder::new()
             .name("bioxen-lrs-recorder".into())
@@ -660,6 +662,9 @@ extern "C" fn exit_handler() {
 /// Whatever is left stays safely in the spool for the next run or `bioxen lrs flush`.
 pub fn at_exit() {
     let Some(l) = LRS.get() else { return };
+    if std::process::id() != l.pid {
+        return; // a forked child: the recorder and sender threads are not here
+    }
     sync_recorder(Duration::from_secs(5));
     let settings = l.shared.state.lock().unwrap().settings.clone();
     if settings.endpoint.is_none() {
