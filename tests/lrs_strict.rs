@@ -213,10 +213,19 @@ fn queries_filter_by_verb_activity_registration_and_follow_more_links() {
         local first = lrs.query{{ limit = 7, page_size = 5 }}
         print(#all, #failed, #step3, #related, #first, first.more ~= nil)
         local ok, e = pcall(lrs.query, {{ since = "yesterday" }})
-        print(e.kind, e.field)"#
+        print(e.kind, e.field)
+        for i, t in ipairs({{ "2020-01-01T00:00:00.000Z", "2020-01-02T00:00:00.000Z", "2020-01-03T00:00:00.000Z" }}) do
+          lrs.send{{ verb = "experienced", object = "https://example.org/day/" .. i, timestamp = t }}
+        end
+        lrs.flush(10)
+        local window = lrs.query{{ since = "2020-01-01T00:00:00.000Z", ["until"] = "2020-01-02T00:00:00.000Z" }}
+        print(#window, window[1].object.id)"#
         ),
     );
-    assert_eq!(out.trim(), "27\t1\t2\t1\t7\ttrue\nArgument\tsince");
+    assert_eq!(
+        out.trim(),
+        "27\t1\t2\t1\t7\ttrue\nArgument\tsince\n1\thttps://example.org/day/2"
+    );
 }
 
 #[test]

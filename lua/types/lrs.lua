@@ -9,6 +9,7 @@ bioxen.lrs = {}
 ---Automatic records for the Lua halves of bioxen libraries; each is a no-op when
 ---recording is off. See docs/api/lrs.md.
 ---@class bioxen.lrs.Hook
+---@field enabled fun(): boolean whether recording is on
 ---@field vm_created fun(vm_id: string, backend: string)
 ---@field vm_closed fun(vm_id: string, lifetime_seconds: number)
 ---@field code_executed fun(vm_id: string, code: string, result: table)
