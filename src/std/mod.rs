@@ -4,6 +4,7 @@
 //! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
 use mlua::{Lua, Result as LuaResult, Table};
 
+pub mod doctor;
 pub mod env;
 pub mod json;
 pub mod log;
@@ -18,6 +19,11 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
+    Library {
+        name: "doctor",
+        native: Some(doctor::module),
+        summary: "health checks of every library, for bioxen doctor",
+    },
     Library {
         name: "env",
         native: Some(env::module),

@@ -19,6 +19,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .function("enabled", |_, level: String| {
             Ok(parse_level(&level).is_some_and(enabled))
         })
+        .function("file", |lua, ()| file(lua))
         .build()
 }
 
@@ -66,4 +67,26 @@ fn render(v: &Value) -> LuaResult<String> {
         Value::String(s) => format!("{:?}", s.to_str()?.to_string()),
         other => other.to_string()?,
     })
+}
+
+/// The log file settings in force (see runtime/logging.rs), or nil when off.
+fn file(lua: &Lua) -> LuaResult<Option<Table>> {
+    let Some(s) = crate::runtime::logging::settings() else {
+        return Ok(None);
+    };
+    let t = lua.create_table()?;
+    t.set("path", s.path.display().to_string())?;
+    t.set("filter", s.filter.as_str())?;
+    let format = match s.format {
+        crate::runtime::logging::Format::Text => "text",
+        crate::runtime::logging::Format::Json => "json",
+    };
+    t.set("format", format)?;
+    t.set("max_size", s.max_size)?;
+    t.set("keep", s.keep)?;
+    t.set(
+        "ignored",
+        lua.create_sequence_from(s.ignored.iter().cloned())?,
+    )?;
+    Ok(Some(t))
 }
