@@ -99,6 +99,11 @@ function doctor.which(name) end
 ---@return boolean ok
 function doctor.capture(cmd) end
 
+---Creates a folder and its parents; returns nil, or why it failed.
+---@param path string
+---@return string? why
+function doctor.make_dir(path) end
+
 ---Whether file descriptor `fd` is a terminal.
 ---@param fd integer
 ---@return boolean

@@ -10,6 +10,7 @@
 local native = ...
 local doctor = {
   libraries = native.libraries,
+  make_dir = native.make_dir,
   free_space = native.free_space,
   isatty = native.isatty,
   type_definitions = native.type_definitions,
@@ -90,9 +91,9 @@ function doctor.folder_checks(label, dir)
     return { doctor.problem(name, dir .. " exists but is not a folder",
       ("mv %q %q.bak (bioxen needs a folder there), or set BIOXEN_HOME to another place"):format(dir, dir)) }
   end
-  os.execute(("mkdir -p %q 2>/dev/null"):format(dir))
+  local why = native.make_dir(dir)
   if not is_dir(dir) then
-    return { doctor.problem(name, dir .. " does not exist and cannot be created",
+    return { doctor.problem(name, ("%s does not exist and cannot be created (%s)"):format(dir, tostring(why)),
       ("mkdir -p %q (check the permissions of its parent), or set BIOXEN_HOME to a writable folder"):format(dir)) }
   end
   local probe = dir .. "/.bioxen-doctor-probe"
@@ -260,8 +261,10 @@ end
 --- Writes the embedded type definitions to types_dir(); returns the folder.
 function doctor.write_types()
   local dir = doctor.types_dir()
-  os.execute(("mkdir -p %q"):format(dir))
   for rel, text in pairs(native.type_definitions()) do
+    local sub = (dir .. "/" .. rel):match("^(.*)/[^/]*$")
+    local why = native.make_dir(sub)
+    if why then error(bioxen.error("Io", ("cannot create %s: %s"):format(sub, why), { path = sub }), 2) end
     local f = io.open(dir .. "/" .. rel, "wb")
     if not f then
       error(bioxen.error("Io", ("cannot write %s/%s"):format(dir, rel), { path = dir }), 2)

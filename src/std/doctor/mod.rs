@@ -13,6 +13,11 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
         .function("libraries", |lua, ()| libraries(lua))
         .function("free_space", |_, path: String| free_space(&path))
+        .function("make_dir", |_, path: String| {
+            Ok(std::fs::create_dir_all(&path)
+                .map_err(|e| e.to_string())
+                .err())
+        })
         .function("path_kind", |_, path: String| Ok(path_kind(&path)))
         .function("isatty", |_, fd: i32| Ok(unsafe { libc::isatty(fd) } == 1))
         .function("type_definitions", |lua, ()| type_definitions(lua))

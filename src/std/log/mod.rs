@@ -20,6 +20,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(parse_level(&level).is_some_and(enabled))
         })
         .function("file", |lua, ()| file(lua))
+        .function("file_id", |_, path: String| Ok(file_id(&path)))
         .build()
 }
 
@@ -89,4 +90,12 @@ fn file(lua: &Lua) -> LuaResult<Option<Table>> {
         lua.create_sequence_from(s.ignored.iter().cloned())?,
     )?;
     Ok(Some(t))
+}
+
+/// "device:inode" of the file at `path` (nil when absent), so `bioxen logs
+/// --follow` notices when the log file was rotated under it.
+fn file_id(path: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!("{}:{}", m.dev(), m.ino()))
 }
