@@ -11,6 +11,7 @@ local native = ...
 local doctor = {
   libraries = native.libraries,
   make_dir = native.make_dir,
+  http_get = native.http_get,
   free_space = native.free_space,
   isatty = native.isatty,
   type_definitions = native.type_definitions,

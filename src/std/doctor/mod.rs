@@ -21,6 +21,9 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .function("path_kind", |_, path: String| Ok(path_kind(&path)))
         .function("isatty", |_, fd: i32| Ok(unsafe { libc::isatty(fd) } == 1))
         .function("type_definitions", |lua, ()| type_definitions(lua))
+        .async_function("http_get", |lua, (url, opts): (String, Option<Table>)| {
+            http_get(lua, url, opts)
+        })
         .build()
 }
 
@@ -66,6 +69,61 @@ fn free_space(path: &str) -> LuaResult<u64> {
         ));
     }
     Ok(st.f_bavail as u64 * st.f_frsize as u64)
+}
+
+/// `GET url` for reachability and credential checks: { status, body }.
+/// opts: { user, password, headers = { name = value }, timeout = seconds (5) }.
+/// Raises `Unreachable` when no HTTP answer comes back (refused, DNS, timeout, TLS).
+async fn http_get(lua: Lua, url: String, opts: Option<Table>) -> LuaResult<Table> {
+    let mut timeout = 5.0;
+    let mut user: Option<String> = None;
+    let mut password: Option<String> = None;
+    let mut headers = Vec::new();
+    if let Some(o) = &opts {
+        timeout = o.get::<Option<f64>>("timeout")?.unwrap_or(timeout);
+        user = o.get("user")?;
+        password = o.get("password")?;
+        if let Some(h) = o.get::<Option<Table>>("headers")? {
+            for pair in h.pairs::<String, String>() {
+                headers.push(pair?);
+            }
+        }
+    }
+    if !timeout.is_finite() || timeout <= 0.0 {
+        return Err(error("Argument", "timeout must be a number of seconds > 0"));
+    }
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs_f64(timeout))
+        .build()
+        .map_err(|e| error("Runtime", format!("cannot build an HTTP client: {e}")))?;
+    let mut req = client.get(&url);
+    if let Some(u) = user {
+        req = req.basic_auth(u, password);
+    }
+    for (k, v) in headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.map_err(|e| {
+        // The innermost cause says what happened (refused, timed out, DNS...).
+        let mut why = e.to_string();
+        let mut cause = std::error::Error::source(&e);
+        while let Some(c) = cause {
+            why = c.to_string();
+            cause = c.source();
+        }
+        if e.is_timeout() {
+            why = format!("no answer within {timeout} s");
+        }
+        crate::runtime::error::BioxenError::new("Unreachable", format!("{url}: {why}"))
+            .with("url", url.clone())
+            .into_lua_err()
+    })?;
+    let status = resp.status().as_u16();
+    let body = resp.text().await.unwrap_or_default();
+    let t = lua.create_table()?;
+    t.set("status", status)?;
+    t.set("body", body)?;
+    Ok(t)
 }
 
 /// lua-language-server definitions carried in the binary: relative path -> text.
