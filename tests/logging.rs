@@ -190,6 +190,14 @@ fn configuration_file_keys_turn_on_json_lines_and_environment_wins() {
     assert!(stdout(&o).contains("from config"), "{}", stdout(&o));
     let o = home.run(&["logs", "--component", "vm"], None);
     assert_eq!(stdout(&o), "");
+    // The same entries from Lua, with timings logged by bioxen.log.timed.
+    let out = common::lua_ok(
+        &home,
+        "bioxen.log.timed('vm', 'exec', function() end) \
+         local e = bioxen.log.entries({ component = 'vm', last = 1 })[1] \
+         print(e.level, e.component, e.message:match('^exec took [%d.]+ ms') ~= nil)",
+    );
+    assert_eq!(out.trim(), "DEBUG\tvm\ttrue");
 }
 
 #[test]

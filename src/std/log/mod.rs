@@ -21,6 +21,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         })
         .function("file", |lua, ()| file(lua))
         .function("file_id", |_, path: String| Ok(file_id(&path)))
+        .function("clock", |_, ()| Ok(clock()))
         .build()
 }
 
@@ -98,4 +99,13 @@ fn file_id(path: &str) -> Option<String> {
     use std::os::unix::fs::MetadataExt;
     let m = std::fs::metadata(path).ok()?;
     Some(format!("{}:{}", m.dev(), m.ino()))
+}
+
+/// Monotonic seconds since the first call, for timing operations.
+fn clock() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
 }
