@@ -7,6 +7,7 @@ use mlua::{Lua, Result as LuaResult, Table};
 pub mod env;
 pub mod json;
 pub mod log;
+pub mod pkg;
 pub mod task;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
@@ -32,6 +33,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "log",
         native: Some(log::module),
         summary: "structured logging on tracing",
+    },
+    Library {
+        name: "pkg",
+        native: Some(pkg::module),
+        summary: "LuaRocks-compatible package environments, lockfile, rollback",
     },
     Library {
         name: "task",
