@@ -567,7 +567,7 @@ local function compile_module(ctx, mod, info)
     ok, output, cmd = attempt({ "-DBIOXEN_LUA51_API_ONLY" })
   end
   if not ok then
-    fail("Build", ("%s %s: the C module %s does not compile:\n%s\ncommand: %s"):format(ctx.name, ctx.version, mod,
+    fail("Build", ("%s %s: the C module %s does not compile (the environment is unchanged):\n%s\ncommand: %s"):format(ctx.name, ctx.version, mod,
       output, cmd), { package = ctx.name, version = ctx.version, module = mod, output = output })
   end
 end
@@ -685,7 +685,20 @@ local function store_dir(name, version, rockspec_sha)
 end
 
 --- Builds one package from its downloaded artifact into the store (staged, then renamed).
+local build_staged
 local function build_one(item, opts)
+  local ok, result = pcall(build_staged, item, opts)
+  local pid = bioxen.env.facts().pid
+  if not ok then
+    -- Leave nothing half-built behind; the environment itself was never touched.
+    native.remove_tree(store_dir(item.name, item.version, item.rockspec.sha256) .. ".tmp-" .. pid)
+    native.remove_tree(cache_dir() .. "/build/" .. item.name .. "-" .. item.version .. ".tmp-" .. pid)
+    error(result, 0)
+  end
+  return result
+end
+
+function build_staged(item, opts)
   local spec, name, version = item.rockspec.spec, item.name, item.version
   local final = store_dir(name, version, item.rockspec.sha256)
   local stage = final .. ".tmp-" .. bioxen.env.facts().pid
@@ -760,6 +773,10 @@ end
 
 -- Runs fn over items with at most `n` at once (bioxen.task coroutines).
 local function parallel(items, n, fn)
+  if #items == 1 or n == 1 then
+    for _, item in ipairs(items) do fn(item) end
+    return
+  end
   local next_i, errors, workers = 0, {}, {}
   for _ = 1, math.min(n, #items) do
     workers[#workers + 1] = task.spawn(function()

@@ -36,7 +36,8 @@ end
 function mt.__le(a, b) return not (b < a) end
 function mt.__tostring(v) return v.string end
 
---- Parses "1.2.3-1" into a comparable version; nil and a message when it cannot.
+--- Parses "1.2.3-1" into a comparable version. As in LuaRocks, a tail it cannot
+--- read (e.g. "+dfsg") counts as 0 and is kept in `v.unparsed`.
 function M.parse(text)
   if type(text) ~= "string" then return nil, "a version must be a string" end
   local v = setmetatable({ string = text }, mt)
@@ -56,7 +57,10 @@ function M.parse(text)
     else
       token, rest = s:match("^(%a+)[%.%-%_]*(.*)")
       if not token then
-        return nil, ("version %q cannot be parsed (expected numbers and words like 1.2.3-1 or 2.0rc1)"):format(text)
+        -- as LuaRocks: what cannot be read counts as 0 (and is reported)
+        v[i] = 0
+        v.unparsed = s
+        break
       end
       v[i] = DELTAS[token] or (token:byte() / 1000)
     end
