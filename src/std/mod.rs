@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod env;
 pub mod json;
 pub mod log;
+pub mod pkg;
 pub mod task;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
@@ -38,6 +39,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "log",
         native: Some(log::module),
         summary: "structured logging on tracing",
+    },
+    Library {
+        name: "pkg",
+        native: Some(pkg::module),
+        summary: "LuaRocks-compatible package environments, lockfile, rollback",
     },
     Library {
         name: "task",
