@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod env;
 pub mod json;
 pub mod log;
+pub mod lrs;
 pub mod pkg;
 pub mod task;
 
@@ -39,6 +40,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "log",
         native: Some(log::module),
         summary: "structured logging on tracing",
+    },
+    Library {
+        name: "lrs",
+        native: Some(lrs::module),
+        summary: "xAPI learning records: statements, durable spool, LRS client",
     },
     Library {
         name: "pkg",
