@@ -8,6 +8,7 @@ pub mod env;
 pub mod json;
 pub mod log;
 pub mod task;
+pub mod xapi;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -37,6 +38,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "xapi",
+        native: Some(xapi::module),
+        summary: "XCP-ng/XenServer XAPI sessions, calls, tasks, events; pool simulator",
     },
 ];
 

@@ -84,7 +84,14 @@ pub fn lua_ok(home: &Home, code: &str) -> String {
 /// The test venv's Python (made by tests/deps/python.sh). A missing peer fails
 /// the test rather than skipping it: tests/run.sh always installs it.
 pub fn python() -> PathBuf {
-    let p = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/pyenv/bin/python"));
-    assert!(p.exists(), "no test venv at {}: run bash tests/deps/python.sh", p.display());
+    let p = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/target/pyenv/bin/python"
+    ));
+    assert!(
+        p.exists(),
+        "no test venv at {}: run bash tests/deps/python.sh",
+        p.display()
+    );
     p
 }
