@@ -7,6 +7,7 @@ use mlua::{Lua, Result as LuaResult, Table};
 pub mod env;
 pub mod json;
 pub mod log;
+pub mod ssh;
 pub mod task;
 pub mod xapi;
 
@@ -35,6 +36,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "structured logging on tracing",
     },
     Library {
+        name: "ssh",
+        native: Some(ssh::module),
+        summary: "SSH connections: exec, streaming, SFTP, known_hosts (ssh2, off the Lua thread)",
+    },
+    Library {
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
@@ -43,6 +49,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "xapi",
         native: Some(xapi::module),
         summary: "XCP-ng/XenServer XAPI sessions, calls, tasks, events; pool simulator",
+    },
+    Library {
+        name: "xcpng",
+        native: None,
+        summary: "guests on an XCP-ng pool: deploy, shutdown, destroy (on xapi + ssh)",
     },
 ];
 

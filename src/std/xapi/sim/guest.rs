@@ -163,7 +163,11 @@ pub async fn start_sshd(
         .arg(&config_path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(
+            std::fs::File::create(dir.join("sshd.log"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        );
     // The guest dies with the simulator: sshd gets SIGTERM when this
     // (long-lived simulator) thread ends.
     unsafe {
