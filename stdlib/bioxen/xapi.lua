@@ -281,5 +281,6 @@ end
 
 --- simulator{listen="127.0.0.1:0", user, password, pool={...}}: an in-process pool simulator.
 xapi.simulator = native.simulator
+xapi.transport = native.transport
 
 return xapi

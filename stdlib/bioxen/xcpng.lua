@@ -48,6 +48,9 @@ local function resolve(x, class, name, what, filter)
   return found[1]
 end
 
+local Guest = {}
+Guest.__index = Guest
+
 --- The VDIs behind a VM's disks.
 local function vdis_of(x, vm)
   local out = {}
@@ -60,7 +63,7 @@ end
 
 --- Shuts a VM down: clean first, hard when the guest cannot (no guest agent).
 function xcpng.shutdown(x, vm)
-  if type(x) == "table" and x.vm and x.pool then x, vm = x.pool, x.vm end
+  if getmetatable(x) == Guest then x, vm = x.pool, x.vm end
   local state = x.VM.get_power_state(vm)
   if state == "Halted" then return "halted" end
   if state == "Running" then
@@ -78,7 +81,7 @@ end
 
 --- Destroys a VM and its disks' VDIs (shutting it down first).
 function xcpng.destroy(x, vm)
-  if type(x) == "table" and x.vm and x.pool then
+  if getmetatable(x) == Guest then
     if x.ssh then pcall(x.ssh.close, x.ssh) end
     x, vm = x.pool, x.vm
   end
@@ -105,8 +108,6 @@ function xcpng.wait_address(x, vm, timeout)
   return nil
 end
 
-local Guest = {}
-Guest.__index = Guest
 function Guest:exec(cmd, opts) return self.ssh:exec(cmd, opts) end
 function Guest:stream(cmd, opts) return self.ssh:stream(cmd, opts) end
 function Guest:upload(l, r) return self.ssh:upload(l, r) end
