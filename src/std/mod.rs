@@ -10,7 +10,9 @@ pub mod json;
 pub mod log;
 pub mod lrs;
 pub mod pkg;
+pub mod ssh;
 pub mod task;
+pub mod xapi;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -52,9 +54,24 @@ pub const LIBRARIES: &[Library] = &[
         summary: "LuaRocks-compatible package environments, lockfile, rollback",
     },
     Library {
+        name: "ssh",
+        native: Some(ssh::module),
+        summary: "SSH connections: exec, streaming, SFTP, known_hosts (ssh2, off the Lua thread)",
+    },
+    Library {
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "xapi",
+        native: Some(xapi::module),
+        summary: "XCP-ng/XenServer XAPI sessions, calls, tasks, events; pool simulator",
+    },
+    Library {
+        name: "xcpng",
+        native: None,
+        summary: "guests on an XCP-ng pool: deploy, shutdown, destroy (on xapi + ssh)",
     },
 ];
 
