@@ -141,10 +141,10 @@ fn a_stale_ssh_agent_socket_is_a_problem() {
     let sock = home.path().join("agent.sock");
     // A socket file nobody listens on any more, as a dead agent leaves behind.
     drop(std::os::unix::net::UnixListener::bind(&sock).unwrap());
-    let mut cmd = home.cmd(&["doctor", "--json", "doctor"]);
+    let mut cmd = home.cmd(&["doctor", "--json", "ssh"]);
     cmd.env("SSH_AUTH_SOCK", &sock);
     let (r, _) = report(&mut cmd);
-    let c = find(&r, "doctor", "SSH agent");
+    let c = find(&r, "ssh", "SSH agent");
     assert_eq!(c["status"], "problem", "{c}");
     assert!(
         text(&c["detail"]).contains("does not answer (stale socket)"),
@@ -152,10 +152,10 @@ fn a_stale_ssh_agent_socket_is_a_problem() {
     );
     assert!(text(&c["fix"]).contains("ssh-agent"), "{c}");
     // Not a socket at all.
-    let mut cmd = home.cmd(&["doctor", "--json", "doctor"]);
+    let mut cmd = home.cmd(&["doctor", "--json", "ssh"]);
     cmd.env("SSH_AUTH_SOCK", home.path().join("gone.sock"));
     let (r, _) = report(&mut cmd);
-    let c = find(&r, "doctor", "SSH agent");
+    let c = find(&r, "ssh", "SSH agent");
     assert!(
         text(&c["detail"]).contains("is not a socket (stale agent)"),
         "{c}"
@@ -165,10 +165,10 @@ fn a_stale_ssh_agent_socket_is_a_problem() {
 #[test]
 fn a_missing_known_hosts_file_is_a_warning_with_the_keyscan_fix() {
     let home = Home::new();
-    let mut cmd = home.cmd(&["doctor", "--json", "doctor"]);
+    let mut cmd = home.cmd(&["doctor", "--json", "ssh"]);
     cmd.env("HOME", home.path());
     let (r, _) = report(&mut cmd);
-    let c = find(&r, "doctor", "SSH known_hosts");
+    let c = find(&r, "ssh", "SSH known_hosts");
     assert_eq!(c["status"], "warning");
     assert!(
         text(&c["fix"]).contains("ssh-keyscan -H HOST >> ~/.ssh/known_hosts"),
@@ -179,7 +179,7 @@ fn a_missing_known_hosts_file_is_a_warning_with_the_keyscan_fix() {
         "# comment\n127.0.0.1 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAA\n",
     );
     let (r, _) = report(&mut cmd);
-    let c = find(&r, "doctor", "SSH known_hosts");
+    let c = find(&r, "ssh", "SSH known_hosts");
     assert_eq!(c["status"], "ok");
     assert!(text(&c["detail"]).contains("(1 host key)"), "{c}");
 }

@@ -1,11 +1,13 @@
--- bioxen.doctor: health checks composed from every library's own `status()`.
+-- bioxen.doctor: health checks composed from every library's own `checks()`.
 --
 -- The contract (docs/api/doctor.md): a library's public module may export
--- `status()` returning a list of checks
+-- `checks()` returning a list of checks
 --   { name = "...", status = "ok" | "warning" | "problem", detail = "...", fix = "..." }
 -- where `fix` (required unless ok) is the exact command or setting that fixes it.
 -- `doctor.run()` walks the registry of libraries (crate::library::LIBRARIES), calls
--- each status() it finds (concurrently, as bioxen.task tasks), and returns a report
+-- each checks() it finds (concurrently, as bioxen.task tasks) or, for a library
+-- without one, the plug-in stdlib/bioxen/doctor/NAME.lua (a function of the
+-- library's module returning checks), and returns a report
 -- that `bioxen doctor`, `bioxen doctor --json`, the REPL and tests all share.
 local native = ...
 local doctor = {
@@ -36,7 +38,7 @@ function doctor.ok(name, detail) return doctor.check(name, "ok", detail) end
 function doctor.warning(name, detail, fix) return doctor.check(name, "warning", detail, fix) end
 function doctor.problem(name, detail, fix) return doctor.check(name, "problem", detail, fix) end
 
--- Helpers that status functions share ------------------------------------
+-- Helpers that checks functions share ------------------------------------
 
 --- The first executable named `name` on PATH, or nil.
 function doctor.which(name)
@@ -58,6 +60,19 @@ function doctor.capture(cmd)
   p:close()
   local body, code = out:match("^(.-)::(%d+)%s*$")
   return body or out, tonumber(code) == 0
+end
+
+--- The message of an error value (bioxen errors are userdata or tables).
+function doctor.message(e)
+  local ok, m = pcall(function() return e.message end)
+  if ok and m ~= nil then return tostring(m) end
+  return tostring(e)
+end
+
+--- The kind of an error value, or nil.
+function doctor.kind(e)
+  local ok, k = pcall(function() return e.kind end)
+  return ok and k or nil
 end
 
 --- `1048576`, `512K`, `10M`, `1G` -> bytes (numbers pass through).
@@ -150,16 +165,24 @@ function doctor.compiler_check()
 end
 
 --- The LuaJIT headers bioxen carries for building C rocks. Contract: the library
---- that carries them (the curator, bioxen.pkg) exports `luajit_headers()`
---- returning the folder that holds lua.h, luaconf.h, lualib.h, lauxlib.h, luajit.h.
+--- that carries them exports `luajit_headers()` (in its Lua half) or `headers()`
+--- (in its native half), returning the folder that holds lua.h, luaconf.h,
+--- lualib.h, lauxlib.h and luajit.h.
 function doctor.headers_check(libs)
   for _, lib in ipairs(libs) do
+    local find
     local ok, mod = pcall(require, "bioxen." .. lib.name)
     if ok and type(mod) == "table" and type(mod.luajit_headers) == "function" then
-      local ok2, dir = pcall(mod.luajit_headers)
+      find = mod.luajit_headers
+    elseif lib.native then
+      local okn, n = pcall(native.native, lib.name)
+      if okn and n and type(n.headers) == "function" then find = n.headers end
+    end
+    if find then
+      local ok2, dir = pcall(find)
       if not ok2 or type(dir) ~= "string" then
-        return doctor.problem("LuaJIT headers", ("bioxen.%s.luajit_headers() failed: %s"):format(lib.name, tostring(dir)),
-          "reinstall bioxen (cargo install --path .) so its data folder is rewritten")
+        return doctor.problem("LuaJIT headers", ("bioxen.%s cannot write out its headers: %s"):format(lib.name, tostring(dir)),
+          "check that the data folder is writable (see the env checks), then run bioxen doctor again")
       end
       local missing = {}
       for _, h in ipairs(HEADERS) do
@@ -177,61 +200,12 @@ function doctor.headers_check(libs)
     "build bioxen from a source tree that includes the curator (bioxen.pkg), or install libluajit-5.1-dev for other tools")
 end
 
-local function home() return os.getenv("HOME") or "" end
-
---- SSH agent: SSH_AUTH_SOCK set, the socket alive, keys loaded.
-function doctor.ssh_agent_check()
-  local sock = os.getenv("SSH_AUTH_SOCK")
-  if not sock or sock == "" then
-    return doctor.warning("SSH agent", "SSH_AUTH_SOCK is not set: ssh connections use key files only",
-      "eval \"$(ssh-agent -s)\" && ssh-add")
-  end
-  if native.path_kind(sock) ~= "socket" then
-    return doctor.problem("SSH agent", ("SSH_AUTH_SOCK=%s is not a socket (stale agent)"):format(sock),
-      "eval \"$(ssh-agent -s)\" && ssh-add, or unset SSH_AUTH_SOCK")
-  end
-  if not doctor.which("ssh-add") then
-    return doctor.ok("SSH agent", sock .. " (ssh-add not installed, keys not listed)")
-  end
-  local out = doctor.capture(("SSH_AUTH_SOCK=%q ssh-add -l"):format(sock))
-  if out:match("Could not open") or out:match("Error connecting") or out:match("Connection refused") then
-    return doctor.problem("SSH agent", ("the agent at %s does not answer (stale socket)"):format(sock),
-      "eval \"$(ssh-agent -s)\" && ssh-add")
-  end
-  if out:match("no identities") then
-    return doctor.warning("SSH agent", sock .. " is running but holds no keys", "ssh-add ~/.ssh/id_ed25519")
-  end
-  local n = select(2, out:gsub("\n", ""))
-  return doctor.ok("SSH agent", ("%s (%d key%s)"):format(sock, n, n == 1 and "" or "s"))
-end
-
---- ~/.ssh/known_hosts: present and readable (hosts are verified against it).
-function doctor.known_hosts_check()
-  local path = home() .. "/.ssh/known_hosts"
-  if not exists(path) then
-    return doctor.warning("SSH known_hosts", path .. " does not exist: unknown hosts are refused",
-      "ssh-keyscan -H HOST >> ~/.ssh/known_hosts (after checking the key), or connect once with ssh HOST")
-  end
-  local f = io.open(path, "r")
-  if not f then
-    return doctor.problem("SSH known_hosts", path .. " is not readable", "chmod 600 ~/.ssh/known_hosts")
-  end
-  local n = 0
-  for line in f:lines() do
-    if line:match("^%s*[^#%s]") then n = n + 1 end
-  end
-  f:close()
-  return doctor.ok("SSH known_hosts", ("%s (%d host key%s)"):format(path, n, n == 1 and "" or "s"))
-end
-
---- doctor's own status: build tools for C rocks and SSH. (When the package and
---- ssh libraries grow their own status(), these move there.)
-function doctor.status()
+--- doctor's own checks: the build tools for C rocks (compiler, headers) and the
+--- type definitions `bioxen init` wrote.
+function doctor.checks()
   local checks = {
     doctor.compiler_check(),
     doctor.headers_check(native.libraries()),
-    doctor.ssh_agent_check(),
-    doctor.known_hosts_check(),
   }
   -- lua-language-server definitions written by `bioxen init`, if any.
   local types_dir = doctor.types_dir()
@@ -278,26 +252,44 @@ end
 
 -- Running every check -----------------------------------------------------
 
-local function run_one(lib)
-  local ok, mod = pcall(require, "bioxen." .. lib.name)
+--- The checks function for a library: its own checks(), else its plug-in.
+function doctor.checks_of(name)
+  local ok, mod = pcall(require, "bioxen." .. name)
   if not ok then
-    return { doctor.problem("library loads", ("bioxen.%s fails to load: %s"):format(lib.name, tostring(mod)),
-      "report this as a bug in bioxen (bioxen doctor --json shows the details)") }
+    return function()
+      return { doctor.problem("library loads", ("bioxen.%s fails to load: %s"):format(name, tostring(mod)),
+        "report this as a bug in bioxen (bioxen doctor --json shows the details)") }
+    end
   end
-  if type(mod) ~= "table" or type(mod.status) ~= "function" then return nil end
-  local ok2, checks = pcall(mod.status)
-  if not ok2 then
-    return { doctor.problem("status", ("bioxen.%s.status() raised: %s"):format(lib.name, tostring(checks)),
+  if type(mod) == "table" and type(mod.checks) == "function" then return mod.checks, name .. ".checks()" end
+  if native.has_plugin(name) then
+    local plugin = require("bioxen.doctor." .. name)
+    return function() return plugin(mod) end, "stdlib/bioxen/doctor/" .. name .. ".lua"
+  end
+end
+
+local function run_one(lib)
+  local fn, where = doctor.checks_of(lib.name)
+  if not fn then return nil end
+  local ok, checks = pcall(fn)
+  if not ok then
+    return { doctor.problem("checks", ("%s raised: %s"):format(where, tostring(checks)),
       "report this as a bug in bioxen (bioxen doctor --json shows the details)") }
   end
   if type(checks) ~= "table" then
-    return { doctor.problem("status", ("bioxen.%s.status() returned %s, not a list of checks"):format(lib.name, type(checks)),
+    return { doctor.problem("checks", ("%s returned %s, not a list of checks"):format(where, type(checks)),
       "report this as a bug in bioxen") }
+  end
+  for i, c in ipairs(checks) do
+    if type(c) ~= "table" or type(c.name) ~= "string" then
+      return { doctor.problem("checks", ("%s: check %d is not a { name, status, detail, fix } table"):format(where, i),
+        "report this as a bug in bioxen") }
+    end
   end
   return checks
 end
 
---- Runs every library's status() (or only those named in opts.only) and returns
+--- Runs every library's checks (or only those named in opts.only) and returns
 --- { checks = { {library, name, status, detail, fix}... }, problems, warnings, ok }.
 function doctor.run(opts)
   opts = opts or {}
@@ -318,7 +310,7 @@ function doctor.run(opts)
   local report = { checks = {}, problems = 0, warnings = 0 }
   for i, lib in ipairs(libs) do
     local ok, checks = pcall(task.wait, handles[i])
-    if not ok then checks = { doctor.problem("status", tostring(checks), "report this as a bug in bioxen") } end
+    if not ok then checks = { doctor.problem("checks", tostring(checks), "report this as a bug in bioxen") } end
     for _, c in ipairs(checks or {}) do
       local status = STATUSES[c.status] and c.status or "problem"
       report.checks[#report.checks + 1] = {

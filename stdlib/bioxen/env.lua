@@ -135,9 +135,9 @@ function config.set(key, value)
   config.save(all)
 end
 
---- Health checks for `bioxen doctor` (contract: docs/api/doctor.md): versions,
+--- Health checks for `bioxen doctor` (the checks() contract: docs/api/doctor.md): versions,
 --- the JIT, bioxen's folders, the configuration file, other Lua interpreters.
-function env.status()
+function env.checks()
   local doctor = require("bioxen.doctor")
   local f = env.facts()
   local checks = {

@@ -117,8 +117,8 @@ function log.timed(component, operation, fn, ...)
   return unpack(results, 2, table.maxn(results))
 end
 
---- Health checks (contract: docs/api/doctor.md): the log file, when configured.
-function log.status()
+--- Health checks (the checks() contract: docs/api/doctor.md): the log file, when configured.
+function log.checks()
   local doctor = require("bioxen.doctor")
   local f = native.file()
   if not f then

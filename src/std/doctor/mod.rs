@@ -12,6 +12,10 @@ mod types {
 pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
         .function("libraries", |lua, ()| libraries(lua))
+        .function("native", |lua, name: String| native(lua, &name))
+        .function("has_plugin", |_, name: String| {
+            Ok(crate::runtime::stdlib::source(&format!("bioxen/doctor/{name}.lua")).is_some())
+        })
         .function("free_space", |_, path: String| free_space(&path))
         .function("make_dir", |_, path: String| {
             Ok(std::fs::create_dir_all(&path)
@@ -54,6 +58,15 @@ fn path_kind(path: &str) -> Option<&'static str> {
     } else {
         "other"
     })
+}
+
+/// A fresh copy of library `name`'s native half (nil for Lua-only libraries),
+/// so checks can reach primitives its Lua half does not re-export.
+fn native(lua: &Lua, name: &str) -> LuaResult<Option<Table>> {
+    match crate::library::find(name).and_then(|l| l.native) {
+        Some(build) => build(lua).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// Bytes available to this user on the file system holding `path`.

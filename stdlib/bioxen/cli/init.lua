@@ -237,17 +237,20 @@ end
 if make_env then
   local env_name = opts.env or ask("Environment name", "default")
   local pkg = bioxen.pkg
-  local create = pkg and ((type(pkg.env) == "table" and pkg.env.create) or pkg.create_env)
+  local envs = pkg and type(pkg.envs) == "table" and pkg.envs
+  local create = envs and envs.create
   if not pkg then
     skip("environment %s not created: the package curator (bioxen.pkg) is not in this build; "
       .. "build bioxen from a tree that includes it, then run bioxen init again", env_name)
   elseif type(create) ~= "function" then
-    fail("environment %s not created: this build's bioxen.pkg has no env.create()", env_name)
+    fail("environment %s not created: this build's bioxen.pkg has no envs.create()", env_name)
   else
     local ok, err = pcall(create, env_name, { profile = profile })
     if ok then
       did("created package environment %s with the %s profile", env_name, profile)
-      if type(pkg.env.use) == "function" then pcall(pkg.env.use, env_name) end
+      if type(envs.use) == "function" and pcall(envs.use, env_name) then
+        did("made %s the active environment", env_name)
+      end
     else
       fail("environment %s not created: %s (fix it, then: bioxen env create %s --profile %s)",
         env_name, tostring(err), env_name, profile)
@@ -267,14 +270,14 @@ if lrs_url then
   local ok, about = pcall(doctor.http_get, base .. "/about", { timeout = 5 })
   if not ok then
     fail("LRS %s not saved: it is not reachable (%s); start it or correct the URL, then run bioxen init --lrs URL again",
-      lrs_url, tostring(about.message or about))
+      lrs_url, doctor.message(about))
   else
     local ok2, r = pcall(doctor.http_get, base .. "/statements?limit=1", {
       user = user, password = password, timeout = 5,
       headers = { ["X-Experience-API-Version"] = "1.0.3" },
     })
     if not ok2 then
-      fail("LRS %s not saved: %s", lrs_url, tostring(r.message or r))
+      fail("LRS %s not saved: %s", lrs_url, doctor.message(r))
     elseif r.status == 401 or r.status == 403 then
       fail("LRS %s not saved: it refused the credentials (HTTP %d); check --lrs-user and --lrs-password", lrs_url, r.status)
     elseif r.status ~= 200 then
@@ -303,7 +306,7 @@ if pool then
   p.password = opts.pool_password or ask("Pool password", nil, true)
   p.fingerprint = opts.pool_fingerprint or ask("TLS certificate SHA-256 fingerprint (empty: ask the pool)", nil)
   local xapi = bioxen.xapi
-  local test = xapi and (xapi.test or xapi.check or xapi.connect)
+  local test = xapi and xapi.connect
   if not p.url then
     fail("pool %s not saved: no address given (--pool-url https://HOST)", pool)
   elseif not xapi then
@@ -311,13 +314,13 @@ if pool then
   elseif type(test) ~= "function" then
     fail("pool %s not saved: this build's bioxen.xapi cannot test a connection", pool)
   else
-    local ok, conn = pcall(test, p)
+    local ok, conn = pcall(test, { url = p.url, user = p.user, password = p.password, fingerprint = p.fingerprint, timeout = 10 })
     if ok then
-      if type(conn) == "table" and type(conn.close) == "function" then pcall(conn.close, conn) end
+      pcall(function() conn:close() end)
       settings["xapi.pools." .. pool] = p
       did("pool %s at %s answered and accepted the credentials: saved as xapi.pools.%s", pool, p.url, pool)
     else
-      fail("pool %s not saved: %s", pool, tostring(conn))
+      fail("pool %s not saved: %s", pool, doctor.message(conn))
     end
   end
 end
