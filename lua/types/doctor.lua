@@ -3,7 +3,7 @@
 
 ---@alias bioxen.doctor.Status "ok"|"warning"|"problem"
 
----One finding of a library's status(). `fix` is the exact command or setting
+---One finding of a library's checks(). `fix` is the exact command or setting
 ---that fixes it, required unless status is "ok".
 ---@class bioxen.doctor.Check
 ---@field name string
@@ -29,7 +29,7 @@
 ---@class bioxen.doctor
 local doctor = {}
 
----Runs every library's status() (concurrently, as bioxen.task tasks).
+---Runs every library's checks (concurrently, as bioxen.task tasks).
 ---@param opts? { only?: string[] } library names to check (default: all)
 ---@return bioxen.doctor.Report
 function doctor.run(opts) end
@@ -64,9 +64,36 @@ function doctor.warning(name, detail, fix) end
 ---@return bioxen.doctor.Check
 function doctor.problem(name, detail, fix) end
 
----doctor's own checks: C compiler, LuaJIT headers, SSH agent, known_hosts, type definitions.
+---doctor's own checks: C compiler, LuaJIT headers, type definitions.
 ---@return bioxen.doctor.Check[]
-function doctor.status() end
+function doctor.checks() end
+
+---The checks function doctor uses for a library (its checks(), else its plug-in), and where it comes from.
+---@param name string
+---@return (fun(): bioxen.doctor.Check[])?
+---@return string? where
+function doctor.checks_of(name) end
+
+---A library's native half, built afresh (nil for Lua-only libraries).
+---@param name string
+---@return table?
+function doctor.native(name) end
+
+---GET a URL (async). Raises Unreachable when no HTTP answer comes back.
+---@param url string
+---@param opts? { user?: string, password?: string, headers?: table<string, string>, timeout?: number }
+---@return { status: integer, body: string }
+function doctor.http_get(url, opts) end
+
+---The message of any error value.
+---@param e any
+---@return string
+function doctor.message(e) end
+
+---The kind of an error value, or nil.
+---@param e any
+---@return string?
+function doctor.kind(e) end
 
 ---The registry of libraries, in order.
 ---@return bioxen.doctor.Library[]

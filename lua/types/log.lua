@@ -93,8 +93,8 @@ function log.clock() end
 ---@return string?
 function log.file_id(path) end
 
----Health checks for bioxen doctor.
+---Health checks for bioxen doctor (the checks() contract).
 ---@return bioxen.doctor.Check[]
-function log.status() end
+function log.checks() end
 
 return log

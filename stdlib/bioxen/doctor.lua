@@ -14,6 +14,7 @@ local doctor = {
   libraries = native.libraries,
   make_dir = native.make_dir,
   http_get = native.http_get,
+  native = native.native,
   free_space = native.free_space,
   isatty = native.isatty,
   type_definitions = native.type_definitions,
