@@ -246,3 +246,24 @@ fn unknown_arguments_are_refused() {
     let o = home.run(&["doctor", "--frobnicate"], None);
     assert_eq!(o.status.code(), Some(2));
 }
+
+#[test]
+fn the_example_reports_and_gates_on_problems() {
+    let home = Home::new();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/doctor_report.lua");
+    let o = home.run(&[example, "env", "log"], None);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("10 checks: 0 problem(s), 0 warning(s)"),
+        "{}",
+        stdout(&o)
+    );
+    home.write("config/config.json", "not json");
+    let o = home.run(&[example, "env"], None);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(
+        out.contains("[problem] configuration file:") && out.contains("fix: fix the JSON in"),
+        "{out}"
+    );
+}
