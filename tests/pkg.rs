@@ -570,3 +570,18 @@ fn version_order_and_constraints_match_luarocks() {
     };
     assert_eq!(norm(&got), norm(&expected));
 }
+
+#[test]
+fn the_integration_demo_runs_against_a_local_folder_server() {
+    let home = Home::new();
+    let repo = repo();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/integration_demo.lua");
+    let o = home.run(&[example, repo.to_str().unwrap()], None);
+    let out = ok(&o);
+    assert!(
+        out.contains("environment integration-demo, generation 1"),
+        "{out}"
+    );
+    assert!(out.contains("dkjson = \"dkjson 2.6\""), "{out}");
+    assert!(out.contains("health: ok (2 modules)"), "{out}");
+}

@@ -843,7 +843,8 @@ local function realise(plan, opts, expect)
     end
     p.download = r
   end
-  local bar = native.progress(#todo, "building")
+  local quiet = opts and opts.quiet
+  local bar = quiet and { step = function() end, finish = function() end } or native.progress(#todo, "building")
   local cpus = bioxen.env.facts().cpus or 1
   parallel(todo, math.max(1, cpus), function(p)
     infos[p.name] = build_one(p, opts)
@@ -975,10 +976,11 @@ function envs.import(file, opts)
 end
 
 local function lock_of(state)
-  local lock = { format = "bioxen.lock/1", lua = LUA_VERSION, requests = state.requests, packages = {} }
+  local lock = { format = "bioxen.lock/1", lua = LUA_VERSION, requests = json.array(state.requests or {}),
+    packages = {} }
   for name, p in pairs(state.packages) do
     lock.packages[name] = {
-      version = p.version, rockspec = p.rockspec, source = p.source, dependencies = p.dependencies,
+      version = p.version, rockspec = p.rockspec, source = p.source, dependencies = json.array(p.dependencies or {}),
       files = p.files, pinned = p.pinned or nil,
     }
   end
@@ -1013,6 +1015,8 @@ local function commit(name, state, action)
     native.link_tree(p.store .. "/tree", stage .. "/tree")
   end
   state.generation, state.action, state.created = n, action, os.time()
+  state.requests = json.array(state.requests or {})
+  for _, p in pairs(state.packages) do p.dependencies = json.array(p.dependencies or {}) end
   write_file(stage .. "/state.json", encode(state))
   write_file(stage .. "/bioxen.lock", encode(lock_of(state)))
   local ok, err = os.rename(stage, ("%s/%d"):format(gens, n))
