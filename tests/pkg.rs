@@ -585,3 +585,31 @@ fn the_integration_demo_runs_against_a_local_folder_server() {
     assert!(out.contains("dkjson = \"dkjson 2.6\""), "{out}");
     assert!(out.contains("health: ok (2 modules)"), "{out}");
 }
+
+#[test]
+fn update_moves_to_newer_versions_unless_pinned() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "say == 1.3"]));
+    ok(&pkg(&home, &m, &["install", "say"]));
+    // The request widened, but the installed version is kept until an update.
+    assert!(ok(&home.run(&["pkg", "list"], None)).contains("1.3-1"));
+    ok(&pkg(&home, &m, &["pin", "say"]));
+    let out = ok(&pkg(&home, &m, &["update"]));
+    assert!(out.contains("up to date"), "{out}");
+    let err = failed(&pkg(&home, &m, &["install", "needs-new-say"]));
+    assert!(err.contains("from the pin on say"), "{err}");
+    ok(&pkg(&home, &m, &["unpin", "say"]));
+    ok(&pkg(&home, &m, &["update", "say"]));
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(list.contains("1.4.1-1"), "{list}");
+    let info = ok(&pkg(&home, &m, &["info", "say"]));
+    assert!(
+        info.contains("versions: 1.4.1-1 1.3-1") && info.contains("installed: 1.4.1-1"),
+        "{info}"
+    );
+    let found = ok(&pkg(&home, &m, &["search", "cycle"]));
+    assert!(
+        found.contains("cycle-a") && found.contains("cycle-b"),
+        "{found}"
+    );
+}
