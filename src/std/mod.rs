@@ -9,6 +9,7 @@ pub mod json;
 pub mod log;
 pub mod pkg;
 pub mod task;
+pub mod vm;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -43,6 +44,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "vm",
+        native: Some(vm::module),
+        summary: "sandboxed child VMs (thread and process backends)",
     },
 ];
 
