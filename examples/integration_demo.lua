@@ -20,14 +20,10 @@ local inspect = require("inspect")
 print("host:", inspect({ dkjson = require("dkjson").version }))
 
 -- 3. a sandboxed child VM requires them too (pure Lua only in `standard` VMs)
-local has_vm, vm = pcall(require, "bioxen.vm")
-if has_vm then
-  local child = vm.create({ sandbox = "standard", package_path = { paths.path } })
-  print("child VM:", child:eval([[return require("dkjson").encode({ ok = true })]]))
-  child:close()
-else
-  print("child VM: bioxen.vm is not in this build; health below loads modules in a separate process")
-end
+local child = bioxen.vm.create({ sandbox = "standard", package_path = { paths.lua_dir } })
+local r = child:exec([[return require("dkjson").encode({ ok = true })]])
+print("child VM:", r.ok and r.values[1] or r.error)
+child:close()
 
 -- 4. a health check: file hashes, require of every module, system libraries
 local h = pkg.health(opts)

@@ -453,6 +453,15 @@ fn environments_profiles_and_paths() {
     let list = ok(&home.run(&["env", "list"], None));
     assert!(list.contains("* lab") && list.contains("  empty"), "{list}");
     common::lua_ok(&home, "assert(require('inspect') and require('dkjson'))");
+    // A standard child VM finds the active environment's pure-Lua modules.
+    let got = common::lua_ok(
+        &home,
+        r#"local c = bioxen.vm.create{ sandbox = "standard" }
+        local r = c:exec("return require('inspect')({ 7 })")
+        c:close()
+        print(r.ok, r.values and r.values[1], r.error)"#,
+    );
+    assert_eq!(got.trim(), "true\t{ 7 }\tnil");
     let path = ok(&home.run(&["env", "path"], None));
     assert!(
         path.contains("LUA_PATH='") && path.contains("envs/lab/current/tree/share/lua/5.1/?.lua"),

@@ -950,6 +950,8 @@ function envs.paths(name)
     path = ("%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua"):format(t, LUA_VERSION, t, LUA_VERSION),
     cpath = ("%s/lib/lua/%s/?.so"):format(t, LUA_VERSION),
     bin = t .. "/bin",
+    lua_dir = ("%s/share/lua/%s"):format(t, LUA_VERSION),
+    lib_dir = ("%s/lib/lua/%s"):format(t, LUA_VERSION),
   }
 end
 
@@ -1357,20 +1359,19 @@ local function try_requires(env, mods)
   local failures = {}
   local ok_vm, vm = pcall(require, "bioxen.vm")
   local rest = {}
+  local child
   for _, m in ipairs(mods) do
     if ok_vm and not m.c then
-      local okc, child = pcall(vm.create, { sandbox = "standard", package_path = { paths.path } })
-      if okc then
-        local okr, err = pcall(child.eval or child.run, child, ("require(%q)"):format(m.module))
-        if not okr then failures[m.module] = tostring(err) end
-        pcall(child.close, child)
-      else
-        rest[#rest + 1] = m
+      if not child then
+        child = vm.create({ sandbox = "standard", package_path = { paths.lua_dir }, timeout = 30 })
       end
+      local r = child:exec(("require(%q)"):format(m.module))
+      if not r.ok then failures[m.module] = tostring(r.error) end
     else
       rest[#rest + 1] = m
     end
   end
+  if child then child:close() end
   if #rest > 0 then
     local code = { "package.path = arg[1] package.cpath = arg[2]" }
     for _, m in ipairs(rest) do
