@@ -453,6 +453,15 @@ fn environments_profiles_and_paths() {
     let list = ok(&home.run(&["env", "list"], None));
     assert!(list.contains("* lab") && list.contains("  empty"), "{list}");
     common::lua_ok(&home, "assert(require('inspect') and require('dkjson'))");
+    // A standard child VM finds the active environment's pure-Lua modules.
+    let got = common::lua_ok(
+        &home,
+        r#"local c = bioxen.vm.create{ sandbox = "standard" }
+        local r = c:exec("return require('inspect')({ 7 })")
+        c:close()
+        print(r.ok, r.values and r.values[1], r.error)"#,
+    );
+    assert_eq!(got.trim(), "true\t{ 7 }\tnil");
     let path = ok(&home.run(&["env", "path"], None));
     assert!(
         path.contains("LUA_PATH='") && path.contains("envs/lab/current/tree/share/lua/5.1/?.lua"),
@@ -569,4 +578,47 @@ fn version_order_and_constraints_match_luarocks() {
             .join("\n")
     };
     assert_eq!(norm(&got), norm(&expected));
+}
+
+#[test]
+fn the_integration_demo_runs_against_a_local_folder_server() {
+    let home = Home::new();
+    let repo = repo();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/integration_demo.lua");
+    let o = home.run(&[example, repo.to_str().unwrap()], None);
+    let out = ok(&o);
+    assert!(
+        out.contains("environment integration-demo, generation 1"),
+        "{out}"
+    );
+    assert!(out.contains("dkjson = \"dkjson 2.6\""), "{out}");
+    assert!(out.contains("health: ok (2 modules)"), "{out}");
+}
+
+#[test]
+fn update_moves_to_newer_versions_unless_pinned() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "say == 1.3"]));
+    ok(&pkg(&home, &m, &["install", "say"]));
+    // The request widened, but the installed version is kept until an update.
+    assert!(ok(&home.run(&["pkg", "list"], None)).contains("1.3-1"));
+    ok(&pkg(&home, &m, &["pin", "say"]));
+    let out = ok(&pkg(&home, &m, &["update"]));
+    assert!(out.contains("up to date"), "{out}");
+    let err = failed(&pkg(&home, &m, &["install", "needs-new-say"]));
+    assert!(err.contains("from the pin on say"), "{err}");
+    ok(&pkg(&home, &m, &["unpin", "say"]));
+    ok(&pkg(&home, &m, &["update", "say"]));
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(list.contains("1.4.1-1"), "{list}");
+    let info = ok(&pkg(&home, &m, &["info", "say"]));
+    assert!(
+        info.contains("versions: 1.4.1-1 1.3-1") && info.contains("installed: 1.4.1-1"),
+        "{info}"
+    );
+    let found = ok(&pkg(&home, &m, &["search", "cycle"]));
+    assert!(
+        found.contains("cycle-a") && found.contains("cycle-b"),
+        "{found}"
+    );
 }

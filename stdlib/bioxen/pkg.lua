@@ -843,7 +843,8 @@ local function realise(plan, opts, expect)
     end
     p.download = r
   end
-  local bar = native.progress(#todo, "building")
+  local quiet = opts and opts.quiet
+  local bar = quiet and { step = function() end, finish = function() end } or native.progress(#todo, "building")
   local cpus = bioxen.env.facts().cpus or 1
   parallel(todo, math.max(1, cpus), function(p)
     infos[p.name] = build_one(p, opts)
@@ -949,6 +950,8 @@ function envs.paths(name)
     path = ("%s/share/lua/%s/?.lua;%s/share/lua/%s/?/init.lua"):format(t, LUA_VERSION, t, LUA_VERSION),
     cpath = ("%s/lib/lua/%s/?.so"):format(t, LUA_VERSION),
     bin = t .. "/bin",
+    lua_dir = ("%s/share/lua/%s"):format(t, LUA_VERSION),
+    lib_dir = ("%s/lib/lua/%s"):format(t, LUA_VERSION),
   }
 end
 
@@ -975,10 +978,11 @@ function envs.import(file, opts)
 end
 
 local function lock_of(state)
-  local lock = { format = "bioxen.lock/1", lua = LUA_VERSION, requests = state.requests, packages = {} }
+  local lock = { format = "bioxen.lock/1", lua = LUA_VERSION, requests = json.array(state.requests or {}),
+    packages = {} }
   for name, p in pairs(state.packages) do
     lock.packages[name] = {
-      version = p.version, rockspec = p.rockspec, source = p.source, dependencies = p.dependencies,
+      version = p.version, rockspec = p.rockspec, source = p.source, dependencies = json.array(p.dependencies or {}),
       files = p.files, pinned = p.pinned or nil,
     }
   end
@@ -1013,6 +1017,8 @@ local function commit(name, state, action)
     native.link_tree(p.store .. "/tree", stage .. "/tree")
   end
   state.generation, state.action, state.created = n, action, os.time()
+  state.requests = json.array(state.requests or {})
+  for _, p in pairs(state.packages) do p.dependencies = json.array(p.dependencies or {}) end
   write_file(stage .. "/state.json", encode(state))
   write_file(stage .. "/bioxen.lock", encode(lock_of(state)))
   local ok, err = os.rename(stage, ("%s/%d"):format(gens, n))
@@ -1353,20 +1359,19 @@ local function try_requires(env, mods)
   local failures = {}
   local ok_vm, vm = pcall(require, "bioxen.vm")
   local rest = {}
+  local child
   for _, m in ipairs(mods) do
     if ok_vm and not m.c then
-      local okc, child = pcall(vm.create, { sandbox = "standard", package_path = { paths.path } })
-      if okc then
-        local okr, err = pcall(child.eval or child.run, child, ("require(%q)"):format(m.module))
-        if not okr then failures[m.module] = tostring(err) end
-        pcall(child.close, child)
-      else
-        rest[#rest + 1] = m
+      if not child then
+        child = vm.create({ sandbox = "standard", package_path = { paths.lua_dir }, timeout = 30 })
       end
+      local r = child:exec(("require(%q)"):format(m.module))
+      if not r.ok then failures[m.module] = tostring(r.error) end
     else
       rest[#rest + 1] = m
     end
   end
+  if child then child:close() end
   if #rest > 0 then
     local code = { "package.path = arg[1] package.cpath = arg[2]" }
     for _, m in ipairs(rest) do

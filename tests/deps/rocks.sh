@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=4
+RECIPE=5
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -89,11 +89,11 @@ def override(name, version, archive_name, dirname, extra=""):
             f"package = {name!r}\nversion = {version!r}\n"
             f"source = {{ url = {archive_name!r}, dir = {dirname!r} }}\n{extra}")
 
-def upstream(src, name, version, rockspec_path=None, text=None, deps=None):
+def upstream(src, name, version, rockspec_path=None, text=None, deps=None, extra=""):
     tb = orig(src)
     archive_name = os.path.basename(tb)
     body = text if text is not None else member(tb, rockspec_path)
-    extra = "" if deps is None else "dependencies = { %s }\n" % ", ".join(repr(d) for d in deps)
+    extra += "" if deps is None else "dependencies = { %s }\n" % ", ".join(repr(d) for d in deps)
     src_rock(name, version, body + override(name, version, archive_name, topdir(tb), extra), tb, archive_name)
 
 upstream("lua-inspect", "inspect", "3.1.1-1", text='''package = "inspect"
@@ -122,7 +122,8 @@ upstream("lua-bit32", "bit32", "5.3.0-1", "bit32-scm-1.rockspec")
 upstream("lua-coxpcall", "coxpcall", "1.17.0-1", "rockspec/coxpcall-1.17.0-1.rockspec")
 upstream("lua-mediator", "mediator_lua", "1.1.2-0", "mediator_lua-1.1.2-0.rockspec")
 # An older say (same upstream files, older rockspec) gives resolution a choice.
-upstream("lua-say", "say", "1.3-1", "rockspecs/say-1.3-1.rockspec")
+upstream("lua-say", "say", "1.3-1", "rockspecs/say-1.3-1.rockspec",
+         extra="build = { type = 'builtin', modules = { say = 'src/say/init.lua' } }\n")
 
 # Penlight and dkjson: the Lua files of Debian's binary packages, packed as upstream tarballs.
 def from_deb(pkg, name, version, summary, deps, prefix="usr/share/lua/5.1"):
