@@ -1,20 +1,22 @@
----@meta bioxen
--- Type definitions for lua-language-server: the global `bioxen` table. Each
--- library's file adds its field with `---@class bioxen` / `---@field NAME ...`.
+---@meta
+-- The root of the bioxen standard library. Libraries load on first use:
+-- `bioxen.json` and `require("bioxen.json")` are the same table.
 
----An error value raised by bioxen: test `e.kind`, read `e.message`.
+---An error value raised by bioxen: test `e.kind`, read `e.message`; library
+---errors may carry more fields (e.g. `code`, `params`, `line`).
 ---@class bioxen.Error
 ---@field kind string
 ---@field message string
+---@field traceback? string
 
 ---@class bioxen
----@field doctor bioxen.doctor
----@field log bioxen.log
 bioxen = {}
 
----Builds an error value to raise: error(bioxen.error("Kind", "message", { field = ... }), 2).
+---Builds an error value for `error(...)`; kinds survive re-raising through bioxen.
 ---@param kind string
 ---@param message string
----@param fields? table
+---@param details? table<string, any>
 ---@return bioxen.Error
-function bioxen.error(kind, message, fields) end
+function bioxen.error(kind, message, details) end
+
+return bioxen

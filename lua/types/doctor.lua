@@ -1,4 +1,4 @@
----@meta bioxen.doctor
+---@meta
 -- Type definitions for lua-language-server: bioxen.doctor.
 
 ---@alias bioxen.doctor.Status "ok"|"warning"|"problem"
@@ -28,6 +28,7 @@
 
 ---@class bioxen.doctor
 local doctor = {}
+bioxen.doctor = doctor
 
 ---Runs every library's checks (concurrently, as bioxen.task tasks).
 ---@param opts? { only?: string[] } library names to check (default: all)

@@ -1,5 +1,7 @@
----@meta bioxen.log
--- Type definitions for lua-language-server: bioxen.log.
+---@meta
+-- bioxen.log: levelled, structured logging to stderr (BIOXEN_LOG, --log, --debug)
+-- and an optional rotated log file (BIOXEN_LOG_FILE, log.file), read back with
+-- bioxen.log.entries or `bioxen logs`.
 
 ---@alias bioxen.log.Level "trace"|"debug"|"info"|"warn"|"error"
 
@@ -7,7 +9,7 @@
 ---@field time? string RFC 3339 timestamp
 ---@field level? string "TRACE".."ERROR"
 ---@field target? string tracing target (module path, or "lua")
----@field component? string library or component= field
+---@field component? string library, or the component= field a Lua caller gave
 ---@field message string
 ---@field line string the raw line
 
@@ -21,80 +23,77 @@
 
 ---@class bioxen.log
 ---@field LEVELS table<string, integer>
-local log = {}
+bioxen.log = {}
 
----Logs at a level; fields are appended as key=value (a `component` field names the component).
 ---@param message string
----@param fields? table
-function log.trace(message, fields) end
+---@param fields? table<string, any> rendered as key=value, sorted; `component` names the component
+function bioxen.log.trace(message, fields) end
 ---@param message string
----@param fields? table
-function log.debug(message, fields) end
+---@param fields? table<string, any>
+function bioxen.log.debug(message, fields) end
 ---@param message string
----@param fields? table
-function log.info(message, fields) end
+---@param fields? table<string, any>
+function bioxen.log.info(message, fields) end
 ---@param message string
----@param fields? table
-function log.warn(message, fields) end
+---@param fields? table<string, any>
+function bioxen.log.warn(message, fields) end
 ---@param message string
----@param fields? table
-function log.error(message, fields) end
+---@param fields? table<string, any>
+function bioxen.log.error(message, fields) end
 
----Whether a level would be logged anywhere.
+---Whether a level would be written (to skip building expensive messages).
 ---@param level bioxen.log.Level
 ---@return boolean
-function log.enabled(level) end
+function bioxen.log.enabled(level) end
 
 ---The log file settings in force, or nil when file logging is off.
 ---@return bioxen.log.FileSettings?
-function log.file() end
+function bioxen.log.file() end
 
 ---The log file's path (configured, or where it would be).
 ---@return string
-function log.path() end
+function bioxen.log.path() end
 
 ---Existing log files, oldest first.
 ---@return string[]
-function log.files() end
+function bioxen.log.files() end
 
 ---Entries of every log file, oldest first.
 ---@param filter? { component?: string, level?: bioxen.log.Level, last?: integer }
 ---@return bioxen.log.Entry[]
-function log.entries(filter) end
+function bioxen.log.entries(filter) end
 
 ---@param line string
 ---@return bioxen.log.Entry
-function log.parse(line) end
+function bioxen.log.parse(line) end
 
 ---@param entry bioxen.log.Entry
 ---@param filter { component?: string, level?: bioxen.log.Level }
 ---@return boolean
-function log.matches(entry, filter) end
+function bioxen.log.matches(entry, filter) end
 
 ---@param target? string
 ---@param message? string
 ---@return string?
-function log.component_of(target, message) end
+function bioxen.log.component_of(target, message) end
 
----Runs fn(...) and logs "<operation> took N ms" at debug level with the component.
----@generic R
+---Runs fn(...) and logs "<operation> took N ms" at debug level with the component;
+---returns fn's results and re-raises its error.
 ---@param component string
 ---@param operation string
----@param fn fun(...): R
----@return R
-function log.timed(component, operation, fn, ...) end
+---@param fn function
+---@return any ...
+function bioxen.log.timed(component, operation, fn, ...) end
 
 ---Monotonic seconds, for timing.
 ---@return number
-function log.clock() end
+function bioxen.log.clock() end
 
 ---"device:inode" of a file, or nil.
 ---@param path string
 ---@return string?
-function log.file_id(path) end
+function bioxen.log.file_id(path) end
 
 ---Health checks for bioxen doctor (the checks() contract).
 ---@return bioxen.doctor.Check[]
-function log.checks() end
-
-return log
+function bioxen.log.checks() end

@@ -6,6 +6,7 @@ use mlua::{Lua, Result as LuaResult, Table};
 
 pub mod doctor;
 pub mod env;
+pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod lrs;
@@ -35,6 +36,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "system facts, folders, interpreters, configuration",
     },
     Library {
+        name: "hotreload",
+        native: Some(hotreload::module),
+        summary: "reload required modules in place, watch their files",
+    },
+    Library {
         name: "json",
         native: Some(json::module),
         summary: "JSON encode and decode",
@@ -53,6 +59,16 @@ pub const LIBRARIES: &[Library] = &[
         name: "pkg",
         native: Some(pkg::module),
         summary: "LuaRocks-compatible package environments, lockfile, rollback",
+    },
+    Library {
+        name: "pretty",
+        native: None,
+        summary: "readable text for any value (the REPL's printer)",
+    },
+    Library {
+        name: "repl",
+        native: None,
+        summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
         name: "ssh",
