@@ -50,6 +50,25 @@ fn ralph_stores_batches_answers_queries_and_refusals_are_kept() {
     assert_eq!(out.trim(), "200\t409,422");
     let ids = ralph.ralph_file_ids();
     assert_eq!(ids.len(), 201, "Ralph holds each statement once");
+
+    // examples/provenance.lua delivers its workflow and reads it back by registration.
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/provenance.lua");
+    let o = common::run_with_stdin(bioxen(&Home::new(), &ralph, &[example]), None);
+    let out = stdout(&o);
+    assert!(o.status.success(), "{out}{}", stderr(&o));
+    let trail: Vec<&str> = out
+        .split("the run as the LRS has it:\n")
+        .nth(1)
+        .unwrap_or_default()
+        .lines()
+        .collect();
+    assert_eq!(trail.len(), 5, "{out}");
+    assert!(trail[0].contains("initialized"), "{out}");
+    assert!(trail[2].contains("samples/s2 score 0.12"), "{out}");
+    assert!(
+        trail[4].contains("completed   https://example.org/workflows/gc-content"),
+        "{out}"
+    );
 }
 
 /// Runs a script, calling `on_line` for each line it prints; returns its status.

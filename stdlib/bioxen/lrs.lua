@@ -85,6 +85,19 @@ local function set(...)
   return s
 end
 
+-- Allowed properties, built once (validation runs for every statement).
+local KEYS1 = set("homePage", "name")
+local KEYS2 = set("objectType", "name", "mbox", "mbox_sha1sum", "openid", "account")
+local KEYS3 = set("objectType", "name", "member", "mbox", "mbox_sha1sum", "openid", "account")
+local KEYS4 = set("id", "display")
+local KEYS5 = set("objectType", "id", "definition")
+local KEYS7 = set("objectType", "id")
+local KEYS8 = set("score", "success", "completion", "response", "duration", "extensions")
+local KEYS9 = set("scaled", "raw", "min", "max")
+local KEYS10 = set("registration", "instructor", "team", "contextActivities", "revision", "platform", "language", "statement", "extensions")
+local KEYS11 = set("parent", "grouping", "category", "other")
+local KEYS12 = set("id", "actor", "verb", "object", "result", "context", "timestamp", "stored", "authority", "version", "attachments")
+
 local function check_table(v, field, what)
   if type(v) ~= "table" then invalid(field, "must be " .. what, v) end
 end
@@ -123,7 +136,7 @@ local function count_ifis(a, field)
   if a.openid ~= nil and not is_iri(a.openid) then invalid(field .. ".openid", "must be a URI", a.openid) end
   if a.account ~= nil then
     check_table(a.account, field .. ".account", "a table { homePage, name }")
-    only_keys(a.account, field .. ".account", set("homePage", "name"))
+    only_keys(a.account, field .. ".account", KEYS1)
     if not is_irl(a.account.homePage) then invalid(field .. ".account.homePage", "must be an IRL (an http or https URL)", a.account.homePage) end
     check_string(a.account.name, field .. ".account.name")
   end
@@ -135,7 +148,7 @@ local check_agent_or_group
 
 local function check_agent(a, field)
   check_table(a, field, "an Agent")
-  only_keys(a, field, set("objectType", "name", "mbox", "mbox_sha1sum", "openid", "account"))
+  only_keys(a, field, KEYS2)
   if a.objectType ~= nil and a.objectType ~= "Agent" then invalid(field .. ".objectType", "must be \"Agent\"", a.objectType) end
   if count_ifis(a, field) ~= 1 then
     invalid(field, "an Agent must have exactly one identifier (mbox, mbox_sha1sum, openid or account)")
@@ -143,7 +156,7 @@ local function check_agent(a, field)
 end
 
 local function check_group(g, field)
-  only_keys(g, field, set("objectType", "name", "member", "mbox", "mbox_sha1sum", "openid", "account"))
+  only_keys(g, field, KEYS3)
   local n = count_ifis(g, field)
   if n > 1 then invalid(field, "a Group must have at most one identifier (mbox, mbox_sha1sum, openid or account)") end
   if g.member ~= nil then
@@ -162,24 +175,24 @@ end
 
 local function check_verb(v, field)
   check_table(v, field, "a Verb { id = IRI, display = { [\"en-US\"] = ... } } or a name from bioxen.lrs.verbs")
-  only_keys(v, field, set("id", "display"))
+  only_keys(v, field, KEYS4)
   if not is_iri(v.id) then invalid(field .. ".id", "must be an IRI", v.id) end
   if v.display == nil then invalid(field .. ".display", "is required: a language map naming the verb") end
   check_lang_map(v.display, field .. ".display")
 end
 
-local INTERACTION_KEYS = set("interactionType", "correctResponsesPattern", "choices", "scale", "source", "target", "steps")
+local DEFINITION_KEYS = set("name", "description", "type", "moreInfo", "extensions", "interactionType",
+  "correctResponsesPattern", "choices", "scale", "source", "target", "steps")
 
 local function check_activity(o, field)
-  local allowed = set("objectType", "id", "definition")
+  local allowed = KEYS5
   only_keys(o, field, allowed)
   if not is_iri(o.id) then invalid(field .. ".id", "an Activity id must be an IRI", o.id) end
   local d = o.definition
   if d ~= nil then
     local df = field .. ".definition"
     check_table(d, df, "an Activity definition")
-    local dk = set("name", "description", "type", "moreInfo", "extensions")
-    for k in pairs(INTERACTION_KEYS) do dk[k] = true end
+    local dk = DEFINITION_KEYS
     only_keys(d, df, dk)
     if d.name ~= nil then check_lang_map(d.name, df .. ".name") end
     if d.description ~= nil then check_lang_map(d.description, df .. ".description") end
@@ -195,7 +208,7 @@ local function check_object(o, field)
   if t == nil or t == "Activity" then
     check_activity(o, field)
   elseif t == "StatementRef" then
-    only_keys(o, field, set("objectType", "id"))
+    only_keys(o, field, KEYS7)
     if not is_uuid(o.id) then invalid(field .. ".id", "a StatementRef id must be a UUID", o.id) end
   elseif t == "Agent" or t == "Group" then
     check_agent_or_group(o, field)
@@ -248,7 +261,7 @@ end
 
 local function check_result(r, field)
   check_table(r, field, "a Result")
-  only_keys(r, field, set("score", "success", "completion", "response", "duration", "extensions"))
+  only_keys(r, field, KEYS8)
   if r.success ~= nil and type(r.success) ~= "boolean" then invalid(field .. ".success", "must be a boolean", r.success) end
   if r.completion ~= nil and type(r.completion) ~= "boolean" then invalid(field .. ".completion", "must be a boolean", r.completion) end
   if r.response ~= nil then check_string(r.response, field .. ".response") end
@@ -260,7 +273,7 @@ local function check_result(r, field)
   if s ~= nil then
     local sf = field .. ".score"
     check_table(s, sf, "a Score { scaled, raw, min, max }")
-    only_keys(s, sf, set("scaled", "raw", "min", "max"))
+    only_keys(s, sf, KEYS9)
     for _, k in ipairs({ "scaled", "raw", "min", "max" }) do
       if s[k] ~= nil and type(s[k]) ~= "number" then invalid(sf .. "." .. k, "must be a number", s[k]) end
     end
@@ -273,8 +286,7 @@ end
 
 local function check_context(c, field, object)
   check_table(c, field, "a Context")
-  only_keys(c, field, set("registration", "instructor", "team", "contextActivities", "revision", "platform",
-    "language", "statement", "extensions"))
+  only_keys(c, field, KEYS10)
   if c.registration ~= nil and not is_uuid(c.registration) then invalid(field .. ".registration", "must be a UUID", c.registration) end
   if c.instructor ~= nil then check_agent_or_group(c.instructor, field .. ".instructor") end
   if c.team ~= nil then
@@ -286,7 +298,7 @@ local function check_context(c, field, object)
   if ca ~= nil then
     local cf = field .. ".contextActivities"
     check_table(ca, cf, "a table with parent, grouping, category or other")
-    only_keys(ca, cf, set("parent", "grouping", "category", "other"))
+    only_keys(ca, cf, KEYS11)
     for k, v in pairs(ca) do
       check_table(v, cf .. "." .. k, "an Activity or a list of Activities")
       local list = is_array(v) and #v > 0 and v or { v }
@@ -318,8 +330,7 @@ end
 --- Checks a complete statement against xAPI 1.0.3; raises Validation naming the field and rule.
 function lrs.validate(s)
   check_table(s, "statement", "a table")
-  only_keys(s, "statement", set("id", "actor", "verb", "object", "result", "context", "timestamp", "stored",
-    "authority", "version", "attachments"))
+  only_keys(s, "statement", KEYS12)
   if not is_uuid4(s.id) then invalid("statement.id", "must be a UUID v4 (leave it out and bioxen makes one)", s.id) end
   if s.actor == nil then invalid("statement.actor", "is required") end
   check_agent_or_group(s.actor, "statement.actor")
@@ -342,6 +353,8 @@ function lrs.validate(s)
   return s
 end
 
+local default_actor -- the configured actor, cached (configure resets it)
+
 local function copy(t)
   if type(t) ~= "table" then return t end
   local c = {}
@@ -358,7 +371,10 @@ function lrs.statement(fields)
   end
   local s = copy(fields)
   s.id = s.id or native.uuid()
-  s.actor = s.actor or native.settings().actor
+  if s.actor == nil then
+    default_actor = default_actor or native.settings().actor
+    s.actor = copy(default_actor)
+  end
   if type(s.verb) == "string" then
     local v = lrs.verbs[s.verb]
     if not v then
@@ -436,6 +452,7 @@ lrs.registration = native.registration
 lrs.status = native.status
 lrs.settings = native.settings
 lrs.default_actor = native.default_actor
+lrs._bench_record = native._bench_record -- internal: benchmarks the automatic-records hook
 
 --- The last `n` statements still waiting in the spool, oldest first.
 function lrs.pending(n)
@@ -492,6 +509,7 @@ function lrs.configure(opts)
     for k, v in pairs(values) do if k ~= "reset" then saved[k] = v end end
     cfg.set("lrs", saved)
   end
+  default_actor = nil
   return native.configure(json.encode(values))
 end
 

@@ -186,7 +186,11 @@ fn run(spool: &Spool, shared: &Shared) {
             }
             Err(Fail::Stop(e)) => stop(spool, shared, e),
             Err(Fail::Retry(e, after)) => {
-                tracing::warn!(target: "bioxen::lrs", "delivery failed, retrying: {e}");
+                if backoff <= 0.1 {
+                    tracing::warn!(target: "bioxen::lrs", "delivery failed, retrying with backoff: {}", e["message"]);
+                } else {
+                    tracing::debug!(target: "bioxen::lrs", "delivery failed again: {}", e["message"]);
+                }
                 spool.set_last_error(Some(&e));
                 let wait = after
                     .unwrap_or(Duration::from_secs_f64(backoff * (0.75 + jitter() * 0.5)))

@@ -294,7 +294,49 @@ end
 setmetatable(G, { __index = function(_, k)
   if type_(k) == "string" and deny(k, true) then deny(k) end
 end })
+local tostring_, select_, concat = tostring, select, table.concat
+print = function(...)
+  local n = select_("#", ...)
+  if n == 1 then return write(tostring_((...)) .. "\n") end
+  local parts = {}
+  for i = 1, n do parts[i] = tostring_((select_(i, ...))) end
+  write(concat(parts, "\t") .. "\n")
+end
 "##;
+
+const PRINT: &str = r##"local write = ...
+local tostring, select, concat = tostring, select, table.concat
+print = function(...)
+  local n = select("#", ...)
+  if n == 1 then return write(tostring((...)) .. "\n") end
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  write(concat(parts, "\t") .. "\n")
+end"##;
+
+/// Setup chunks are parsed once per process and loaded as stripped bytecode
+/// (our own, never the child's) into each new state: parsing costs more than
+/// the rest of building a sandbox.
+fn compiled(lua: &Lua, slot: usize, source: &str) -> LuaResult<Function> {
+    static CACHE: [std::sync::OnceLock<Vec<u8>>; 3] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let bytes = CACHE[slot].get_or_init(|| {
+        let compiler = Lua::new();
+        compiler
+            .load(source)
+            .set_name("=[bioxen sandbox]")
+            .into_function()
+            .expect("the sandbox setup compiles")
+            .dump(true)
+    });
+    lua.load(&bytes[..])
+        .set_name("=[bioxen sandbox]")
+        .set_mode(ChunkMode::Binary)
+        .into_function()
+}
 
 /// A child VM's state and what it needs to run execs.
 pub struct Child {
@@ -342,7 +384,6 @@ impl Child {
         };
         // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
-        crate::runtime::error::install_error_metatable(&lua)?;
         lua.set_app_data(Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -375,24 +416,13 @@ impl Child {
             let probe = lua.create_function(|_, ()| {
                 Err::<(), _>(crate::runtime::error::error("Probe", "probe"))
             })?;
-            lua.load(SETUP).set_name("=[bioxen sandbox]").call::<()>((
+            compiled(&lua, 0, SETUP)?.call::<()>((
                 deny,
-                write.clone(),
+                write,
                 level.name(),
                 require_impl,
                 probe,
             ))?;
-            Self::install_print(&lua, write)?;
-        }
-        if let Val::Table(entries) = &opts.globals {
-            let g = lua.globals();
-            for (k, v) in entries {
-                g.raw_set(k.to_lua(&lua)?, v.to_lua(&lua)?)?;
-            }
-        }
-        if opts.memory_limit > 0 {
-            let used = lua.used_memory();
-            lua.set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
         }
         let interrupter = Interrupter::attach(&lua);
         Ok(Child {
@@ -402,9 +432,33 @@ impl Child {
         })
     }
 
+    /// Applies a VM's own options to a state built by `new` (possibly ahead
+    /// of time with other limits): id, output limit, globals, memory limit.
+    pub fn configure(mut self, opts: Options) -> LuaResult<Child> {
+        self.lua
+            .app_data_mut::<Output>()
+            .expect("output buffer")
+            .limit = opts.output_limit;
+        if let Val::Table(entries) = &opts.globals {
+            let g = self.lua.globals();
+            for (k, v) in entries {
+                g.raw_set(k.to_lua(&self.lua)?, v.to_lua(&self.lua)?)?;
+            }
+        }
+        if opts.memory_limit > 0 {
+            let used = self.lua.used_memory();
+            self.lua
+                .set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
+        }
+        self.opts = opts;
+        Ok(self)
+    }
+
     fn setup_trusted(lua: &Lua, write: Function) -> LuaResult<()> {
         let json = crate::library::json::module(lua)?;
-        lua.load(
+        compiled(
+            lua,
+            1,
             r##"local json, write = ...
             package.preload["bioxen.json"] = function() return json end
             io.write = function(...)
@@ -413,42 +467,30 @@ impl Child {
               write(table.concat(t))
               return io
             end"##,
-        )
-        .set_name("=[bioxen trusted]")
+        )?
         .call::<()>((json, write.clone()))?;
         Self::install_print(lua, write)
     }
 
     fn install_print(lua: &Lua, write: Function) -> LuaResult<()> {
-        lua.load(
-            r##"local write = ...
-            local tostring, select, concat = tostring, select, table.concat
-            print = function(...)
-              local n = select("#", ...)
-              if n == 1 then return write(tostring((...)) .. "\n") end
-              local parts = {}
-              for i = 1, n do parts[i] = tostring((select(i, ...))) end
-              write(concat(parts, "\t") .. "\n")
-            end"##,
-        )
-        .set_name("=[bioxen print]")
-        .call::<()>(write)
+        compiled(lua, 2, PRINT)?.call::<()>(write)
     }
 
     /// Runs source code; `arm` starts the deadline and returns its guard.
     pub fn exec(&self, code: &[u8], arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>) -> ExecResult {
         let start = Instant::now();
         self.begin();
-        let f = self
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = self
             .lua
             .load(code)
             .set_name(format!("={}", self.opts.id))
             .set_mode(ChunkMode::Text)
-            .into_function();
-        let outcome = match f {
-            Err(e) => Err(e),
-            Ok(f) => self.run(f, MultiValue::new(), arm),
-        };
+            .into_function()
+            .and_then(|f| f.call::<MultiValue>(()));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
     }
 
@@ -477,11 +519,15 @@ impl Child {
             }
             Err(e) => return self.finish(Err(e), start),
         };
-        let args: LuaResult<MultiValue> = args.iter().map(|v| v.to_lua(&self.lua)).collect();
-        let outcome = match args {
-            Ok(args) => self.run(f, args, arm),
-            Err(e) => Err(e),
-        };
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = args
+            .iter()
+            .map(|v| v.to_lua(&self.lua))
+            .collect::<LuaResult<MultiValue>>()
+            .and_then(|args| f.call::<MultiValue>(args));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
     }
 
@@ -493,16 +539,23 @@ impl Child {
         out.truncated = false;
     }
 
-    fn run(
-        &self,
-        f: Function,
-        args: MultiValue,
-        arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>,
-    ) -> LuaResult<MultiValue> {
-        let guard = arm(super::watchdog::secs(self.opts.timeout));
-        let r = f.call::<MultiValue>(args);
-        drop(guard);
-        r
+    /// LuaJIT does not collect garbage when an allocation fails, so a state
+    /// that ran into its memory limit would stay full of garbage and fail every
+    /// later exec: collect when near the limit (under the exec's deadline, as a
+    /// trusted VM's finalizers may run).
+    fn reclaim_if_full(&self) {
+        let limit = self.opts.memory_limit;
+        if limit > 0 && self.lua.used_memory() > limit / 4 * 3 {
+            let _ = self.lua.gc_collect();
+        }
+    }
+
+    fn reclaim_after(&self, outcome: &LuaResult<MultiValue>) {
+        if let Err(e) = outcome
+            && kind_of(e) == "MemoryLimit"
+        {
+            let _ = self.lua.gc_collect();
+        }
     }
 
     fn finish(&self, outcome: LuaResult<MultiValue>, start: Instant) -> ExecResult {
