@@ -3,6 +3,7 @@
 # hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
 set -euo pipefail
 APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine)
+APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -165,7 +165,7 @@ fn check_host_key(sess: &Session, o: &Options) -> LuaResult<()> {
                 .filter(|h| h.name() == Some(name.as_str()))
                 .filter_map(|h| {
                     let b64 = h.key();
-                    let b64 = b64.split_whitespace().last().unwrap_or(&b64).to_string();
+                    let b64 = b64.split_whitespace().last().unwrap_or(b64).to_string();
                     base64::engine::general_purpose::STANDARD.decode(b64).ok()
                 })
                 .map(|k| fingerprint(&k))
