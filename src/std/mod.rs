@@ -9,6 +9,7 @@ pub mod json;
 pub mod log;
 pub mod ssh;
 pub mod task;
+pub mod vm;
 pub mod xapi;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
@@ -44,6 +45,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "vm",
+        native: Some(vm::module),
+        summary: "sandboxed child VMs (thread and process backends)",
     },
     Library {
         name: "xapi",

@@ -1,0 +1,658 @@
+//! A child VM's Lua state: built from an explicit allow-list for each sandbox
+//! level, with captured output and limits, and the code that runs an exec or a
+//! call in it and reports a result. Used by the thread backend in the host and
+//! by the process backend's child loop alike.
+use super::value::{Copier, Reader, Val, put_bytes};
+use crate::runtime::error::{BioxenError, find_bioxen, kind_of, message_of};
+use crate::runtime::interrupt::{Interrupter, Reason};
+use mlua::chunk::ChunkMode;
+use mlua::{Function, Lua, LuaOptions, MultiValue, Result as LuaResult, StdLib, Value};
+use std::any::Any;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Strict,
+    Standard,
+    Trusted,
+}
+
+impl Level {
+    pub fn parse(s: &str) -> Option<Level> {
+        match s {
+            "strict" => Some(Level::Strict),
+            "standard" => Some(Level::Standard),
+            "trusted" => Some(Level::Trusted),
+            _ => None,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Strict => "strict",
+            Level::Standard => "standard",
+            Level::Trusted => "trusted",
+        }
+    }
+}
+
+/// Everything a child VM is built from; also sent to process children.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub id: String,
+    pub sandbox: Level,
+    /// Bytes; 0 means no limit.
+    pub memory_limit: usize,
+    /// Seconds per exec; 0 means none.
+    pub timeout: f64,
+    pub output_limit: usize,
+    pub result_limit: usize,
+    pub package_path: Vec<PathBuf>,
+    /// A `Val::Table` of globals, or Nil.
+    pub globals: Val,
+}
+
+impl Options {
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        put_bytes(out, self.id.as_bytes());
+        out.push(self.sandbox as u8);
+        out.extend_from_slice(&(self.memory_limit as u64).to_le_bytes());
+        out.extend_from_slice(&self.timeout.to_le_bytes());
+        out.extend_from_slice(&(self.output_limit as u64).to_le_bytes());
+        out.extend_from_slice(&(self.result_limit as u64).to_le_bytes());
+        out.extend_from_slice(&(self.package_path.len() as u32).to_le_bytes());
+        for p in &self.package_path {
+            put_bytes(out, p.to_string_lossy().as_bytes());
+        }
+        self.globals.encode(out);
+    }
+
+    pub fn decode(r: &mut Reader) -> Result<Options, String> {
+        let id = r.string()?;
+        let sandbox = match r.u8()? {
+            0 => Level::Strict,
+            1 => Level::Standard,
+            _ => Level::Trusted,
+        };
+        let u64_ = |r: &mut Reader| -> Result<usize, String> {
+            Ok(u64::from_le_bytes(r.take(8)?.try_into().unwrap()) as usize)
+        };
+        let memory_limit = u64_(r)?;
+        let timeout = r.f64()?;
+        let output_limit = u64_(r)?;
+        let result_limit = u64_(r)?;
+        let n = r.u32()?;
+        let mut package_path = Vec::new();
+        for _ in 0..n {
+            package_path.push(PathBuf::from(r.string()?));
+        }
+        let globals = Val::decode(r)?;
+        Ok(Options {
+            id,
+            sandbox,
+            memory_limit,
+            timeout,
+            output_limit,
+            result_limit,
+            package_path,
+            globals,
+        })
+    }
+}
+
+/// The outcome of one exec or call, exactly what `r` holds in Lua.
+#[derive(Clone, Debug, Default)]
+pub struct ExecResult {
+    pub ok: bool,
+    pub values: Vec<Val>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    pub kind: Option<String>,
+    pub error: Option<String>,
+    pub duration: f64,
+    pub truncated: bool,
+}
+
+impl ExecResult {
+    pub fn failure(kind: &str, message: impl Into<String>) -> ExecResult {
+        ExecResult {
+            ok: false,
+            kind: Some(kind.to_string()),
+            error: Some(message.into()),
+            ..Default::default()
+        }
+    }
+
+    pub fn to_lua(&self, lua: &Lua) -> LuaResult<mlua::Table> {
+        let t = lua.create_table_with_capacity(0, 9)?;
+        t.raw_set("ok", self.ok)?;
+        let values = lua.create_table_with_capacity(self.values.len(), 0)?;
+        for (i, v) in self.values.iter().enumerate() {
+            values.raw_set(i + 1, v.to_lua(lua)?)?;
+        }
+        t.raw_set("values", values)?;
+        t.raw_set("n", self.values.len())?;
+        t.raw_set("stdout", lua.create_string(&self.stdout)?)?;
+        t.raw_set("stderr", lua.create_string(&self.stderr)?)?;
+        if let Some(k) = &self.kind {
+            t.raw_set("kind", k.as_str())?;
+        }
+        if let Some(e) = &self.error {
+            t.raw_set("error", e.as_str())?;
+        }
+        t.raw_set("duration", self.duration)?;
+        t.raw_set("truncated", self.truncated)?;
+        Ok(t)
+    }
+
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.push(self.ok as u8);
+        out.push(self.truncated as u8);
+        out.extend_from_slice(&self.duration.to_le_bytes());
+        put_bytes(out, &self.stdout);
+        put_bytes(out, &self.stderr);
+        put_bytes(out, self.kind.as_deref().unwrap_or("").as_bytes());
+        put_bytes(out, self.error.as_deref().unwrap_or("").as_bytes());
+        out.extend_from_slice(&(self.values.len() as u32).to_le_bytes());
+        for v in &self.values {
+            v.encode(out);
+        }
+    }
+
+    pub fn decode(r: &mut Reader) -> Result<ExecResult, String> {
+        let ok = r.u8()? != 0;
+        let truncated = r.u8()? != 0;
+        let duration = r.f64()?;
+        let stdout = r.bytes()?.to_vec();
+        let stderr = r.bytes()?.to_vec();
+        let kind = Some(r.string()?).filter(|s| !s.is_empty());
+        let error = Some(r.string()?).filter(|s| !s.is_empty());
+        let n = r.u32()?;
+        let mut values = Vec::new();
+        for _ in 0..n {
+            values.push(Val::decode(r)?);
+        }
+        Ok(ExecResult {
+            ok,
+            values,
+            stdout,
+            stderr,
+            kind,
+            error,
+            duration,
+            truncated,
+        })
+    }
+}
+
+/// Captured print output of the running exec (app data of the child state).
+struct Output {
+    stdout: Vec<u8>,
+    stderr: Vec<u8>,
+    limit: usize,
+    truncated: bool,
+}
+
+impl Output {
+    fn write(&mut self, err: bool, data: &[u8]) -> LuaResult<()> {
+        let room = self
+            .limit
+            .saturating_sub(self.stdout.len() + self.stderr.len());
+        let buf = if err {
+            &mut self.stderr
+        } else {
+            &mut self.stdout
+        };
+        if data.len() <= room {
+            buf.extend_from_slice(data);
+            return Ok(());
+        }
+        buf.extend_from_slice(&data[..room]);
+        self.truncated = true;
+        Err(BioxenError::new(
+            "OutputLimit",
+            format!(
+                "output exceeded output_limit ({} bytes); raise output_limit to allow more",
+                self.limit
+            ),
+        )
+        .into_lua_err())
+    }
+}
+
+/// What is absent in the strict and standard sandboxes, with how to grant it.
+const FORBIDDEN: &[(&str, &str)] = &[
+    ("io", "trusted"),
+    ("debug", "trusted"),
+    ("ffi", "trusted"),
+    ("jit", "trusted"),
+    ("package", "trusted"),
+    ("dofile", "trusted"),
+    ("loadfile", "trusted"),
+    ("module", "trusted"),
+    ("newproxy", "trusted"),
+    ("getfenv", "trusted"),
+    ("setfenv", "trusted"),
+    ("require", "standard"),
+];
+
+const SETUP: &str = r##"
+local deny, write, level, require_impl, probe = ...
+local G = _G
+local dbg = debug
+local keep = { assert = 1, error = 1, getmetatable = 1, ipairs = 1, next = 1, pairs = 1,
+  pcall = 1, rawequal = 1, rawget = 1, rawset = 1, select = 1, setmetatable = 1,
+  tonumber = 1, tostring = 1, type = 1, unpack = 1, xpcall = 1, _G = 1, _VERSION = 1,
+  coroutine = 1, gcinfo = 1, string = 1, table = 1, math = 1, bit = 1 }
+local raw_load, raw_cg, raw_os, type_, byte = load, collectgarbage, os, type, string.byte
+-- error values: readable in the child, and their shared metatable locked
+local _, e = pcall(probe)
+dbg.getmetatable(e).__metatable = false
+local drop = {}
+for k in pairs(G) do if not keep[k] then drop[#drop + 1] = k end end
+for _, k in ipairs(drop) do G[k] = nil end
+string.dump = nil
+os = { time = raw_os.time, clock = raw_os.clock, date = raw_os.date, difftime = raw_os.difftime }
+setmetatable(os, { __index = function(_, k)
+  if type_(k) == "string" and raw_os[k] ~= nil then deny("os." .. k) end
+end })
+setmetatable(string, { __index = function(_, k)
+  if k == "dump" or k == "buffer" then deny("string." .. k) end
+end })
+local smt = dbg.getmetatable("")
+smt.__metatable = setmetatable({}, { __index = smt, __metatable = false,
+  __newindex = function() deny("changing the string metatable") end })
+local function is_bytecode(chunk)
+  return type_(chunk) == "string" and byte(chunk, 1) == 27
+end
+load = function(chunk, name, mode, env)
+  if is_bytecode(chunk) or mode == "b" then deny("loading bytecode") end
+  if env ~= nil then return raw_load(chunk, name, "t", env) end
+  return raw_load(chunk, name, "t")
+end
+loadstring = function(s, name)
+  if is_bytecode(s) then deny("loading bytecode") end
+  return raw_load(s, name, "t")
+end
+collectgarbage = function(opt)
+  if opt == "count" then return raw_cg("count") end
+  deny("collectgarbage(" .. (type_(opt) == "string" and ("\"" .. opt .. "\"") or "") .. ")")
+end
+if level == "standard" then
+  local loaded = {}
+  require = function(name)
+    local m = loaded[name]
+    if m ~= nil then return m end
+    local chunk_or_value, is_value = require_impl(name)
+    if is_value then m = chunk_or_value else m = chunk_or_value(name) end
+    if m == nil then m = true end
+    loaded[name] = m
+    return m
+  end
+end
+setmetatable(G, { __index = function(_, k)
+  if type_(k) == "string" and deny(k, true) then deny(k) end
+end })
+"##;
+
+/// A child VM's state and what it needs to run execs.
+pub struct Child {
+    pub lua: Lua,
+    pub interrupter: Arc<Interrupter>,
+    pub opts: Options,
+}
+
+fn sandbox_error(level: Level, what: &str) -> mlua::Error {
+    let grant = FORBIDDEN
+        .iter()
+        .find(|(n, _)| *n == what)
+        .map(|(_, g)| *g)
+        .unwrap_or("trusted");
+    let how = if grant == "standard" {
+        "use sandbox = \"standard\" (pure-Lua modules from package_path) or \"trusted\""
+    } else {
+        "use sandbox = \"trusted\" (the full LuaJIT library, for code you wrote yourself)"
+    };
+    BioxenError::new(
+        "Sandbox",
+        format!(
+            "{what} is not available in the {} sandbox; to grant it, {how}",
+            level.name()
+        ),
+    )
+    .with("name", what)
+    .into_lua_err()
+}
+
+impl Child {
+    /// Builds the state; `modules` finds `require`d source (default: read package_path).
+    pub fn new(opts: Options, modules: Option<ModuleSource>) -> LuaResult<Child> {
+        let trusted = opts.sandbox == Level::Trusted;
+        let libs = if trusted {
+            StdLib::ALL
+        } else {
+            StdLib::TABLE
+                | StdLib::STRING
+                | StdLib::MATH
+                | StdLib::BIT
+                | StdLib::OS
+                | StdLib::JIT
+                | StdLib::DEBUG
+        };
+        // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
+        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        crate::runtime::error::install_error_metatable(&lua)?;
+        lua.set_app_data(Output {
+            stdout: Vec::new(),
+            stderr: Vec::new(),
+            limit: opts.output_limit,
+            truncated: false,
+        });
+        let write = lua.create_function(|lua, s: mlua::LuaString| {
+            lua.app_data_mut::<Output>()
+                .expect("output buffer")
+                .write(false, &s.as_bytes())
+        })?;
+        if trusted {
+            Self::setup_trusted(&lua, write)?;
+        } else {
+            let level = opts.sandbox;
+            let deny = lua.create_function(move |_, (what, check): (String, Option<bool>)| {
+                if check == Some(true) {
+                    return Ok(FORBIDDEN.iter().any(|(n, _)| *n == what));
+                }
+                Err(sandbox_error(level, &what))
+            })?;
+            let require_impl = if level == Level::Standard {
+                let source = modules.unwrap_or_else(|| files_source(opts.package_path.clone()));
+                Some(lua.create_function(move |lua, name: String| {
+                    require_module(lua, &source, &name)
+                })?)
+            } else {
+                None
+            };
+            let probe = lua.create_function(|_, ()| {
+                Err::<(), _>(crate::runtime::error::error("Probe", "probe"))
+            })?;
+            lua.load(SETUP).set_name("=[bioxen sandbox]").call::<()>((
+                deny,
+                write.clone(),
+                level.name(),
+                require_impl,
+                probe,
+            ))?;
+            Self::install_print(&lua, write)?;
+        }
+        if let Val::Table(entries) = &opts.globals {
+            let g = lua.globals();
+            for (k, v) in entries {
+                g.raw_set(k.to_lua(&lua)?, v.to_lua(&lua)?)?;
+            }
+        }
+        if opts.memory_limit > 0 {
+            let used = lua.used_memory();
+            lua.set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
+        }
+        let interrupter = Interrupter::attach(&lua);
+        Ok(Child {
+            lua,
+            interrupter,
+            opts,
+        })
+    }
+
+    fn setup_trusted(lua: &Lua, write: Function) -> LuaResult<()> {
+        let json = crate::library::json::module(lua)?;
+        lua.load(
+            r##"local json, write = ...
+            package.preload["bioxen.json"] = function() return json end
+            io.write = function(...)
+              local t = { ... }
+              for i = 1, select("#", ...) do t[i] = tostring(t[i]) end
+              write(table.concat(t))
+              return io
+            end"##,
+        )
+        .set_name("=[bioxen trusted]")
+        .call::<()>((json, write.clone()))?;
+        Self::install_print(lua, write)
+    }
+
+    fn install_print(lua: &Lua, write: Function) -> LuaResult<()> {
+        lua.load(
+            r##"local write = ...
+            local tostring, select, concat = tostring, select, table.concat
+            print = function(...)
+              local n = select("#", ...)
+              if n == 1 then return write(tostring((...)) .. "\n") end
+              local parts = {}
+              for i = 1, n do parts[i] = tostring((select(i, ...))) end
+              write(concat(parts, "\t") .. "\n")
+            end"##,
+        )
+        .set_name("=[bioxen print]")
+        .call::<()>(write)
+    }
+
+    /// Runs source code; `arm` starts the deadline and returns its guard.
+    pub fn exec(&self, code: &[u8], arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>) -> ExecResult {
+        let start = Instant::now();
+        self.begin();
+        let f = self
+            .lua
+            .load(code)
+            .set_name(format!("={}", self.opts.id))
+            .set_mode(ChunkMode::Text)
+            .into_function();
+        let outcome = match f {
+            Err(e) => Err(e),
+            Ok(f) => self.run(f, MultiValue::new(), arm),
+        };
+        self.finish(outcome, start)
+    }
+
+    /// Calls global function `name` with copied arguments.
+    pub fn call(
+        &self,
+        name: &str,
+        args: &[Val],
+        arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>,
+    ) -> ExecResult {
+        let start = Instant::now();
+        self.begin();
+        let f = match self.lua.globals().raw_get::<Value>(name) {
+            Ok(Value::Function(f)) => f,
+            Ok(other) => {
+                let mut r = ExecResult::failure(
+                    "Runtime",
+                    format!(
+                        "global '{name}' is {}, not a function, in VM {}",
+                        other.type_name(),
+                        self.opts.id
+                    ),
+                );
+                r.duration = start.elapsed().as_secs_f64();
+                return r;
+            }
+            Err(e) => return self.finish(Err(e), start),
+        };
+        let args: LuaResult<MultiValue> = args.iter().map(|v| v.to_lua(&self.lua)).collect();
+        let outcome = match args {
+            Ok(args) => self.run(f, args, arm),
+            Err(e) => Err(e),
+        };
+        self.finish(outcome, start)
+    }
+
+    fn begin(&self) {
+        self.interrupter.clear();
+        let mut out = self.lua.app_data_mut::<Output>().expect("output buffer");
+        out.stdout.clear();
+        out.stderr.clear();
+        out.truncated = false;
+    }
+
+    fn run(
+        &self,
+        f: Function,
+        args: MultiValue,
+        arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>,
+    ) -> LuaResult<MultiValue> {
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        let r = f.call::<MultiValue>(args);
+        drop(guard);
+        r
+    }
+
+    fn finish(&self, outcome: LuaResult<MultiValue>, start: Instant) -> ExecResult {
+        let reason = self.interrupter.clear();
+        let (stdout, stderr, truncated) = {
+            let mut out = self.lua.app_data_mut::<Output>().expect("output buffer");
+            (
+                std::mem::take(&mut out.stdout),
+                std::mem::take(&mut out.stderr),
+                out.truncated,
+            )
+        };
+        let mut r = match outcome {
+            Ok(values) => {
+                let mut copier = Copier::new(self.opts.result_limit);
+                let copied: Result<Vec<Val>, _> = values
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| copier.copy(v, &format!("result {}", i + 1)))
+                    .collect();
+                match copied {
+                    Ok(values) => ExecResult {
+                        ok: true,
+                        values,
+                        ..Default::default()
+                    },
+                    Err(e) if e.too_big => ExecResult::failure(
+                        "OutputLimit",
+                        format!(
+                            "{} (result_limit is {} bytes)",
+                            e.message, self.opts.result_limit
+                        ),
+                    ),
+                    Err(e) => ExecResult::failure(
+                        "Value",
+                        format!("cannot return the values: {}", e.message),
+                    ),
+                }
+            }
+            Err(e) => {
+                let kind = match reason {
+                    Some(Reason::Timeout) => "Timeout".to_string(),
+                    Some(Reason::Cancelled) => "Cancelled".to_string(),
+                    Some(Reason::Interrupted) => "Interrupted".to_string(),
+                    None => kind_of(&e),
+                };
+                let message = match reason {
+                    Some(Reason::Timeout) => format!(
+                        "the exec ran longer than its timeout of {} s and was stopped",
+                        self.opts.timeout
+                    ),
+                    Some(Reason::Cancelled) => "the exec was cancelled".to_string(),
+                    _ => match find_bioxen(&e) {
+                        Some(b) => b.message.clone(),
+                        None => message_of(&e),
+                    },
+                };
+                ExecResult::failure(&kind, message)
+            }
+        };
+        r.stdout = stdout;
+        r.stderr = stderr;
+        r.truncated = truncated;
+        r.duration = start.elapsed().as_secs_f64();
+        r
+    }
+}
+
+/// Finds a module's source: `Ok(Some((chunk name, source)))`, `Ok(None)` when absent
+/// (the error lists what was tried).
+pub type ModuleSource =
+    Box<dyn Fn(&str) -> Result<Option<(String, Vec<u8>)>, String> + Send + Sync>;
+
+/// Reads `NAME.lua` or `NAME/init.lua` from the package_path folders (read-only).
+pub fn files_source(path: Vec<PathBuf>) -> ModuleSource {
+    Box::new(move |name: &str| find_in_path(&path, name))
+}
+
+pub fn find_in_path(path: &[PathBuf], name: &str) -> Result<Option<(String, Vec<u8>)>, String> {
+    let rel = name.replace('.', "/");
+    let mut tried = Vec::new();
+    for dir in path {
+        for candidate in [
+            dir.join(format!("{rel}.lua")),
+            dir.join(&rel).join("init.lua"),
+        ] {
+            if let Ok(src) = std::fs::read(&candidate) {
+                return Ok(Some((format!("@{}", candidate.display()), src)));
+            }
+            tried.push(candidate.display().to_string());
+        }
+    }
+    if tried.is_empty() {
+        Err("no folders in package_path".into())
+    } else {
+        Err(format!("tried: {}", tried.join(", ")))
+    }
+}
+
+/// `require` in the standard sandbox: bioxen.json, or pure Lua from package_path.
+fn require_module(lua: &Lua, source: &ModuleSource, name: &str) -> LuaResult<(Value, bool)> {
+    if name == "bioxen.json" {
+        return Ok((Value::Table(crate::library::json::module(lua)?), true));
+    }
+    let native = [
+        "ffi",
+        "jit",
+        "io",
+        "os",
+        "debug",
+        "package",
+        "string.buffer",
+        "table.new",
+        "table.clear",
+    ];
+    if native.contains(&name) || name.starts_with("jit.") || name.starts_with("bioxen.") {
+        return Err(BioxenError::new(
+            "Sandbox",
+            format!("module '{name}' is not available in the standard sandbox; to grant it, use sandbox = \"trusted\""),
+        )
+        .into_lua_err());
+    }
+    let valid = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '-')
+        && !name.contains("..");
+    if !valid {
+        return Err(
+            BioxenError::new("Argument", format!("invalid module name '{name}'")).into_lua_err(),
+        );
+    }
+    let found = source(name);
+    match found {
+        Ok(Some((chunk_name, src))) => {
+            let f = lua
+                .load(src)
+                .set_name(chunk_name)
+                .set_mode(ChunkMode::Text)
+                .into_function()?;
+            Ok((Value::Function(f), false))
+        }
+        Ok(None) | Err(_) => Err(BioxenError::new(
+            "NotFound",
+            format!(
+                "module '{name}' not found in the VM's package_path ({}); only pure-Lua modules in package_path can be required",
+                found.err().unwrap_or_default()
+            ),
+        )
+        .with("module", name)
+        .into_lua_err()),
+    }
+}

@@ -1,0 +1,181 @@
+-- bioxen.vm: the Lua half. The public interface over pluggable backends.
+-- A backend is `vm.backends[name] = { create = function(opts) return handle end }`;
+-- a handle has exec(code) -> result table, and optionally exec_async(code) -> job,
+-- call(name, ...) -> result table, status(), close(), pid(). Native backends:
+-- "thread" and "process"; "xcpng" registers itself from bioxen.xcpng.
+local native = ...
+local vm = { backends = {} }
+
+vm.backends.thread = { create = native.thread_create, native = true }
+if native.process_create then
+  vm.backends.process = { create = native.process_create, native = true }
+end
+vm.default_backend = native.process_create and "process" or "thread"
+
+local OPTIONS = {
+  id = "string", backend = "string", sandbox = "string", memory_limit = "number",
+  timeout = "number", output_limit = "number", result_limit = "number",
+  globals = "table", package_path = "table", lua_executable = "string",
+  restart = "boolean", pool = "boolean",
+}
+
+local live = setmetatable({}, { __mode = "v" })   -- id -> VM, for ids and vm.list
+local counter = 0
+
+local VM = {}
+VM.__index = VM
+
+local function raise(kind, message, details)
+  error(bioxen.error(kind, message, details), 3)
+end
+
+local function check_options(opts)
+  if opts == nil then return {} end
+  if type(opts) ~= "table" then
+    raise("Argument", "vm.create needs an options table, got " .. type(opts))
+  end
+  local copy = {}
+  for k, v in pairs(opts) do
+    local want = OPTIONS[k]
+    if want == nil and not (type(k) == "string" and k:match("^x_")) then
+      raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
+        .. "output_limit, result_limit, globals, package_path, lua_executable, restart)"):format(tostring(k)))
+    end
+    if want ~= nil and type(v) ~= want then
+      raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))
+    end
+    copy[k] = v
+  end
+  return copy
+end
+
+--- Creates a VM; see docs/api/vm.md for the options.
+function vm.create(opts)
+  opts = check_options(opts)
+  if opts.id == nil then
+    repeat
+      counter = counter + 1
+      opts.id = "vm" .. counter
+    until live[opts.id] == nil
+  end
+  local existing = live[opts.id]
+  if existing ~= nil and existing:status() ~= "dead" then
+    raise("SessionAlreadyExists", ("a VM with id '%s' already exists; close it first or choose another id")
+      :format(opts.id), { id = opts.id })
+  end
+  local name = opts.backend or vm.default_backend
+  if opts.lua_executable and opts.backend == nil then name = "process" end
+  local backend = vm.backends[name]
+  if backend == nil then
+    local names = {}
+    for n in pairs(vm.backends) do names[#names + 1] = '"' .. n .. '"' end
+    table.sort(names)
+    raise("Argument", ("unknown VM backend '%s' (registered: %s)"):format(name, table.concat(names, ", ")))
+  end
+  local handle = backend.create(opts)
+  local v = setmetatable({ id = opts.id, backend = name, sandbox = opts.sandbox or "strict", _h = handle }, VM)
+  live[opts.id] = v
+  return v
+end
+
+local function check_code(code)
+  if type(code) ~= "string" then
+    raise("Argument", "exec needs Lua source code as a string, got " .. type(code))
+  end
+end
+
+--- Runs code; returns { ok, values, n, stdout, stderr, kind, error, duration, truncated }.
+function VM:exec(code)
+  check_code(code)
+  return self._h:exec(code)
+end
+
+--- Runs code without waiting; the job's wait() yields under bioxen.task.
+function VM:exec_async(code)
+  check_code(code)
+  if self._h.exec_async then return self._h:exec_async(code) end
+  -- Backends without their own async path run exec in a bioxen.task.
+  local h = self._h
+  local t = bioxen.task.spawn(function() return h:exec(code) end)
+  return {
+    wait = function(_, timeout)
+      if timeout == nil then return bioxen.task.wait(t) end
+      local deadline = os.clock() + timeout
+      while t:status() == "running" do
+        if os.clock() >= deadline then
+          raise("Timeout", ("the job did not finish within %s s"):format(timeout))
+        end
+        bioxen.task.sleep(0.01)
+      end
+      return bioxen.task.wait(t)
+    end,
+    done = function() return t:status() ~= "running" end,
+    cancel = function() t:cancel() end,
+    status = function() return t:status() end,
+  }
+end
+
+--- Calls the VM's global function `name`; returns its values or raises.
+function VM:call(name, ...)
+  if type(name) ~= "string" then
+    raise("Argument", "call needs the name of a global function, got " .. type(name))
+  end
+  local r = self._h:call(name, ...)
+  if not r.ok then
+    raise(r.kind or "Runtime", r.error or "call failed", { vm = self.id, ["function"] = name })
+  end
+  return unpack(r.values, 1, r.n)
+end
+
+--- "idle" | "busy" | "dead" (closed VMs are "dead").
+function VM:status()
+  return self._h:status()
+end
+
+function VM:pid()
+  return self._h.pid and self._h:pid() or nil
+end
+
+--- Closes the VM; idempotent. Also happens on garbage collection and at exit.
+function VM:close()
+  self._h:close()
+  if live[self.id] == self then live[self.id] = nil end
+end
+
+function VM:__tostring()
+  return ("vm %s (%s, %s, %s)"):format(self.id, self.backend, self.sandbox, self:status())
+end
+
+--- One-shot: create, exec, close; returns the result table.
+function vm.run(code, opts)
+  check_code(code)
+  local v = vm.create(opts)
+  local ok, r = pcall(v.exec, v, code)
+  v:close()
+  if not ok then error(r, 2) end
+  return r
+end
+
+--- The live VMs: { id, backend, sandbox, status, pid } for each, sorted by id.
+function vm.list()
+  local out = {}
+  for id, v in pairs(live) do
+    local status = v:status()
+    if status ~= "dead" or v.backend == "process" then
+      out[#out + 1] = { id = id, backend = v.backend, sandbox = v.sandbox, status = status, pid = v:pid() }
+    end
+  end
+  table.sort(out, function(a, b) return a.id < b.id end)
+  return out
+end
+
+--- Looks a live VM up by id; raises SessionNotFound when there is none.
+function vm.get(id)
+  local v = live[id]
+  if v == nil or v:status() == "dead" then
+    raise("SessionNotFound", ("no live VM with id '%s'"):format(tostring(id)), { id = id })
+  end
+  return v
+end
+
+return vm
