@@ -165,7 +165,7 @@ fn check_host_key(sess: &Session, o: &Options) -> LuaResult<()> {
                 .filter(|h| h.name() == Some(name.as_str()))
                 .filter_map(|h| {
                     let b64 = h.key();
-                    let b64 = b64.split_whitespace().last().unwrap_or(&b64).to_string();
+                    let b64 = b64.split_whitespace().last().unwrap_or(b64).to_string();
                     base64::engine::general_purpose::STANDARD.decode(b64).ok()
                 })
                 .map(|k| fingerprint(&k))
@@ -516,6 +516,16 @@ impl UserData for Connection {
             })
         });
         methods.add_async_method(
+            "open",
+            |_, this, (cmd, o): (String, Option<Table>)| async move {
+                let opts = exec_opts(o)?;
+                let inner = this.inner.clone();
+                tokio::task::spawn_blocking(move || open_channel(inner, &cmd, &opts))
+                    .await
+                    .map_err(|e| error("Runtime", e.to_string()))?
+            },
+        );
+        methods.add_async_method(
             "upload",
             |_, this, (local, remote): (String, String)| async move {
                 let inner = this.inner.clone();
@@ -602,5 +612,251 @@ fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u6
             std::fs::File::create(local).map_err(|e| io(&format!("cannot create {local}"), e))?;
         std::io::copy(&mut src, &mut dst)
             .map_err(|e| io(&format!("downloading {remote} to {local}"), e))
+    }
+}
+
+// ---------------------------------------------------------------- channels
+
+enum ChanCmd {
+    Write(Vec<u8>),
+    Eof,
+    Close,
+}
+
+enum ChanEvent {
+    Data(u8, Vec<u8>),
+    Exit(i32),
+    Lost(String),
+}
+
+/// A long-running remote command with both directions open (`c:open(cmd)`):
+/// a thread of its own pumps it, so reads wait without blocking Lua.
+pub struct Channel {
+    tx: std::sync::mpsc::Sender<ChanCmd>,
+    wake: i32,
+    rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<ChanEvent>>,
+    status: Mutex<Option<i32>>,
+    target: String,
+}
+
+impl Drop for Channel {
+    fn drop(&mut self) {
+        let _ = self.tx.send(ChanCmd::Close);
+        self.poke();
+        unsafe { libc::close(self.wake) };
+    }
+}
+
+impl Channel {
+    fn poke(&self) {
+        let b = [1u8];
+        unsafe { libc::write(self.wake, b.as_ptr().cast(), 1) };
+    }
+}
+
+fn open_channel(inner: Arc<Inner>, cmd: &str, o: &ExecOpts) -> LuaResult<Channel> {
+    let mut full = String::new();
+    for (k, v) in &o.env {
+        full.push_str(&format!("export {k}={}; ", quote(v)));
+    }
+    full.push_str(cmd);
+    let mut ch = {
+        let guard = inner.session.lock().unwrap();
+        let sess = guard
+            .as_ref()
+            .ok_or_else(|| ssh_err(format!("{}: the connection is closed", inner.target)))?;
+        sess.set_blocking(true);
+        let lost = |e: ssh2::Error| {
+            ssh_err(format!(
+                "{}: cannot start {cmd:?}: {}",
+                inner.target,
+                e.message()
+            ))
+        };
+        let mut ch = sess.channel_session().map_err(lost)?;
+        ch.exec(&full).map_err(lost)?;
+        ch
+    };
+    let mut fds = [0i32; 2];
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
+        return Err(error("Io", "cannot create a pipe"));
+    }
+    let (wake_read, wake_write) = (fds[0], fds[1]);
+    let (tx, cmd_rx) = std::sync::mpsc::channel::<ChanCmd>();
+    let (ev_tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let target = inner.target.clone();
+    std::thread::Builder::new()
+        .name("ssh-channel".into())
+        .spawn(move || {
+            pump(&inner, &mut ch, cmd_rx, ev_tx, wake_read);
+            unsafe { libc::close(wake_read) };
+        })
+        .map_err(|e| error("Runtime", e.to_string()))?;
+    Ok(Channel {
+        tx,
+        wake: wake_write,
+        rx: tokio::sync::Mutex::new(rx),
+        status: Mutex::new(None),
+        target,
+    })
+}
+
+fn pump(
+    inner: &Inner,
+    ch: &mut ssh2::Channel,
+    cmds: std::sync::mpsc::Receiver<ChanCmd>,
+    events: tokio::sync::mpsc::UnboundedSender<ChanEvent>,
+    wake: i32,
+) {
+    let mut pending: Vec<u8> = Vec::new();
+    let (mut want_eof, mut eof_sent) = (false, false);
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        loop {
+            match cmds.try_recv() {
+                Ok(ChanCmd::Write(d)) => pending.extend_from_slice(&d),
+                Ok(ChanCmd::Eof) => want_eof = true,
+                Ok(ChanCmd::Close) | Err(std::sync::mpsc::TryRecvError::Disconnected) => {
+                    if let Ok(g) = inner.session.lock()
+                        && let Some(sess) = g.as_ref()
+                    {
+                        sess.set_blocking(true);
+                        let _ = ch.close();
+                    }
+                    return;
+                }
+                Err(std::sync::mpsc::TryRecvError::Empty) => break,
+            }
+        }
+        let mut progressed = false;
+        {
+            let guard = inner.session.lock().unwrap();
+            let Some(sess) = guard.as_ref() else {
+                let _ = events.send(ChanEvent::Lost("the connection was closed".into()));
+                return;
+            };
+            sess.set_blocking(false);
+            while !pending.is_empty() {
+                match ch.write(&pending) {
+                    Ok(n) => {
+                        pending.drain(..n);
+                        progressed = true;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => {
+                        sess.set_blocking(true);
+                        let _ = events.send(ChanEvent::Lost(format!("writing: {e}")));
+                        return;
+                    }
+                }
+            }
+            if pending.is_empty() && want_eof && !eof_sent && ch.send_eof().is_ok() {
+                eof_sent = true;
+            }
+            for which in [1u8, 2u8] {
+                loop {
+                    let r = if which == 1 {
+                        ch.read(&mut buf)
+                    } else {
+                        ch.stderr().read(&mut buf)
+                    };
+                    match r {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            progressed = true;
+                            if events
+                                .send(ChanEvent::Data(which, buf[..n].to_vec()))
+                                .is_err()
+                            {
+                                sess.set_blocking(true);
+                                return;
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                        Err(e) => {
+                            sess.set_blocking(true);
+                            let _ = events.send(ChanEvent::Lost(format!("{e}")));
+                            return;
+                        }
+                    }
+                }
+            }
+            if ch.eof() {
+                sess.set_blocking(true);
+                sess.set_timeout(5000);
+                let _ = ch.wait_close();
+                sess.set_timeout(0);
+                let _ = events.send(ChanEvent::Exit(ch.exit_status().unwrap_or(-1)));
+                return;
+            }
+            sess.set_blocking(true);
+        }
+        if !progressed {
+            let mut p = [
+                libc::pollfd {
+                    fd: inner.fd,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+                libc::pollfd {
+                    fd: wake,
+                    events: libc::POLLIN,
+                    revents: 0,
+                },
+            ];
+            unsafe { libc::poll(p.as_mut_ptr(), 2, 200) };
+            if p[1].revents != 0 {
+                let mut sink = [0u8; 64];
+                while unsafe { libc::read(wake, sink.as_mut_ptr().cast(), sink.len()) } > 0 {}
+            }
+            if p[0].revents & (libc::POLLHUP | libc::POLLERR) != 0
+                && p[0].revents & libc::POLLIN == 0
+            {
+                let _ = events.send(ChanEvent::Lost("the host went away".into()));
+                return;
+            }
+        }
+    }
+}
+
+impl UserData for Channel {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        methods.add_method("write", |_, this, data: mlua::LuaString| {
+            this.tx
+                .send(ChanCmd::Write(data.as_bytes().to_vec()))
+                .map_err(|_| ssh_err(format!("{}: the channel is closed", this.target)))?;
+            this.poke();
+            Ok(())
+        });
+        methods.add_method("close_stdin", |_, this, ()| {
+            let _ = this.tx.send(ChanCmd::Eof);
+            this.poke();
+            Ok(())
+        });
+        // read() -> "stdout"|"stderr", chunk; nil, exit status at the end.
+        methods.add_async_method("read", |lua, this, ()| async move {
+            let next = this.rx.lock().await.recv().await;
+            match next {
+                Some(ChanEvent::Data(w, d)) => Ok((
+                    Value::String(lua.create_string(if w == 1 { "stdout" } else { "stderr" })?),
+                    Value::String(lua.create_string(&d)?),
+                )),
+                Some(ChanEvent::Exit(status)) => {
+                    *this.status.lock().unwrap() = Some(status);
+                    Ok((Value::Nil, Value::Integer(status as i64)))
+                }
+                Some(ChanEvent::Lost(why)) => Err(ssh_err(format!(
+                    "connection to {} lost: {why}",
+                    this.target
+                ))),
+                None => Ok((Value::Nil, Value::Nil)),
+            }
+        });
+        methods.add_method("close", |_, this, ()| {
+            let _ = this.tx.send(ChanCmd::Close);
+            this.poke();
+            Ok(())
+        });
+        methods.add_method("status", |_, this, ()| Ok(*this.status.lock().unwrap()));
     }
 }
