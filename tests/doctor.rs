@@ -50,6 +50,11 @@ fn a_healthy_home_has_no_problem_and_exit_status_zero() {
     }
     assert!(text(&find(&r, "env", "bioxen version")["detail"]).contains("LuaJIT 2.1"));
     assert_eq!(find(&r, "doctor", "C compiler")["status"], "ok");
+    // Child VMs of every backend run code.
+    for backend in ["thread", "process"] {
+        let c = find(&r, "vm", &format!("VM backend {backend}"));
+        assert_eq!(c["status"], "ok", "{c}");
+    }
     // The text report groups by library and ends with the counts.
     let o = home.run(&["doctor"], None);
     let out = stdout(&o);
