@@ -228,7 +228,16 @@ end
 local settings = {}
 
 -- Default package profile and environment.
-local profile = opts.profile or ask("Default package profile (minimal, standard, full, development, production, networking)", "standard")
+local profile_names = "minimal, standard, full, development, production, networking"
+if bioxen.pkg and bioxen.pkg.profile and interactive then
+  local ok, list = pcall(bioxen.pkg.profile.list)
+  if ok then
+    local names = {}
+    for _, p in ipairs(list) do names[#names + 1] = p.name end
+    profile_names = table.concat(names, ", ")
+  end
+end
+local profile = opts.profile or ask(("Default package profile (%s)"):format(profile_names), "standard")
 settings["pkg.profile"] = profile
 local make_env = not opts.no_env
 if make_env and not opts.env and interactive then
