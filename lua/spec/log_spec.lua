@@ -26,4 +26,11 @@ describe("log", function()
     eq({ a, b }, { 21, 42 })
     raises("Custom", log.timed, "vm", "exec", function() error(bioxen.error("Custom", "no")) end)
   end)
+  it("instruments functions only when debug logging is on", function()
+    local m = { f = function(x) return x + 1 end }
+    local before = m.f
+    log.instrument(m, "demo", { "f" })
+    eq(m.f(1), 2)
+    eq(m.f == before, not log.enabled("debug"))
+  end)
 end)

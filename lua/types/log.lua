@@ -85,6 +85,14 @@ function bioxen.log.component_of(target, message) end
 ---@return any ...
 function bioxen.log.timed(component, operation, fn, ...) end
 
+---Wraps module[name] for each name with timed (only when debug logging is on); returns the module.
+---@generic T: table
+---@param module T
+---@param component string
+---@param names string[]
+---@return T
+function bioxen.log.instrument(module, component, names) end
+
 ---Monotonic seconds, for timing.
 ---@return number
 function bioxen.log.clock() end

@@ -117,6 +117,23 @@ function log.timed(component, operation, fn, ...)
   return unpack(results, 2, table.maxn(results))
 end
 
+--- Wraps `module[name]` for each name so every call logs its duration at debug
+--- level through `timed` (component, operation = name). Does nothing when debug
+--- logging is off for this process (the level is fixed at start-up), so it costs
+--- nothing in normal runs. Returns the module. Libraries call it on their public
+--- functions: `return bioxen.log.instrument(vm, "vm", { "create", "run" })`.
+function log.instrument(module, component, names)
+  if not native.enabled("debug") then return module end
+  for _, name in ipairs(names) do
+    local f = module[name]
+    if type(f) ~= "function" then
+      error(bioxen.error("Argument", ("instrument: %s.%s is not a function"):format(component, tostring(name))), 2)
+    end
+    module[name] = function(...) return log.timed(component, name, f, ...) end
+  end
+  return module
+end
+
 --- Health checks (the checks() contract: docs/api/doctor.md): the log file, when configured.
 function log.checks()
   local doctor = require("bioxen.doctor")
