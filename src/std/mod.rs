@@ -11,6 +11,7 @@ pub mod json;
 pub mod log;
 pub mod lrs;
 pub mod pkg;
+pub mod session;
 pub mod ssh;
 pub mod task;
 pub mod vm;
@@ -79,6 +80,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "session",
+        native: Some(session::module),
+        summary: "interactive sessions, the VM manager, persistent sessions",
     },
     Library {
         name: "vm",

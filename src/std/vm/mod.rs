@@ -144,6 +144,7 @@ pub fn parse_options(opts: &Table) -> LuaResult<Options> {
         result_limit: size(opts, "result_limit", DEFAULT_RESULT_LIMIT)?,
         package_path,
         globals,
+        lua_executable: opts.raw_get::<Option<String>>("lua_executable")?,
     })
 }
 

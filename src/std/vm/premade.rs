@@ -25,6 +25,7 @@ fn template() -> Options {
         result_limit: 0,
         package_path: Vec::new(),
         globals: Val::Nil,
+        lua_executable: None,
     }
 }
 

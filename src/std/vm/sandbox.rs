@@ -51,6 +51,9 @@ pub struct Options {
     pub package_path: Vec<PathBuf>,
     /// A `Val::Table` of globals, or Nil.
     pub globals: Val,
+    /// Process backend only: run this external interpreter (Lua 5.3+) instead
+    /// of a bioxen child. Host-side only, never sent.
+    pub lua_executable: Option<String>,
 }
 
 impl Options {
@@ -97,6 +100,7 @@ impl Options {
             result_limit,
             package_path,
             globals,
+            lua_executable: None,
         })
     }
 }
