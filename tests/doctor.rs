@@ -272,3 +272,69 @@ fn the_example_reports_and_gates_on_problems() {
         "{out}"
     );
 }
+
+#[test]
+fn a_dead_session_host_leaves_a_stale_socket_that_doctor_names() {
+    let home = Home::new();
+    let o = home.run(&["session", "new", "lab"], None);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let (r, _) = report(&mut home.cmd(&["doctor", "--json", "session"]));
+    let c = find(&r, "session", "session host");
+    assert_eq!(c["status"], "ok", "{c}");
+    let detail = text(&c["detail"]).to_string();
+    assert!(detail.contains("1 persistent session(s)"), "{detail}");
+    let pid: i32 = detail
+        .split("(pid ")
+        .nth(1)
+        .and_then(|s| s.split(')').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no pid in {detail}"));
+    // The host dies without cleaning up, as after SIGKILL or a crash.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the session host did not die"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let (r, code) = report(&mut home.cmd(&["doctor", "--json", "session"]));
+    let checks: Vec<&Value> = r["checks"].as_array().unwrap().iter().collect();
+    let stale = checks
+        .iter()
+        .find(|c| c["status"] == "problem")
+        .unwrap_or_else(|| panic!("no problem reported: {r:#}"));
+    let socket = home.path().join("run/sessions.sock");
+    assert!(
+        text(&stale["detail"]).contains("is a stale socket"),
+        "{stale}"
+    );
+    assert!(
+        text(&stale["detail"]).contains(&format!("pid {pid}")),
+        "{stale}"
+    );
+    assert_eq!(
+        stale["fix"],
+        format!(
+            "rm \"{}\" (the next bioxen session command starts a new host)",
+            socket.display()
+        )
+    );
+    let lost = checks
+        .iter()
+        .find(|c| c["status"] == "warning")
+        .expect("lost sessions");
+    assert!(
+        text(&lost["detail"]).contains("sessions lost: lab"),
+        "{lost}"
+    );
+    assert_eq!(code, Some(1));
+    // Following the fix clears the problem.
+    std::fs::remove_file(&socket).unwrap();
+    let (r, code) = report(&mut home.cmd(&["doctor", "--json", "session"]));
+    assert_eq!(r["problems"], 0, "{r:#}");
+    assert_eq!(code, Some(0));
+}
