@@ -338,3 +338,20 @@ fn a_dead_session_host_leaves_a_stale_socket_that_doctor_names() {
     assert_eq!(r["problems"], 0, "{r:#}");
     assert_eq!(code, Some(0));
 }
+
+#[test]
+fn the_repl_help_shows_a_library_and_its_checks() {
+    let home = Home::new();
+    home.write("config/config.json", "{ broken");
+    let mut p = common::pty::Pty::spawn(home.cmd(&[]));
+    p.expect("> ");
+    p.line(".help env");
+    p.expect("bioxen.env: system facts, folders, interpreters, configuration");
+    p.expect("PROBLEM  configuration file");
+    p.expect("fix: fix the JSON in");
+    p.expect("\n> ");
+    p.line(".help nope");
+    p.expect("NotFound: no library bioxen.nope");
+    p.line(".exit");
+    assert!(p.wait_exit(std::time::Duration::from_secs(10)).is_some());
+}

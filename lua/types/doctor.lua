@@ -35,6 +35,11 @@ bioxen.doctor = doctor
 ---@return bioxen.doctor.Report
 function doctor.run(opts) end
 
+---What library bioxen.NAME is, with its checks (the REPL's `.help NAME`); raises NotFound for no such library.
+---@param name string
+---@return string
+function doctor.help(name) end
+
 ---The report as text grouped by library, with fixes; ends with the counts.
 ---@param report bioxen.doctor.Report
 ---@return string

@@ -327,6 +327,19 @@ function doctor.run(opts)
   return report
 end
 
+--- What library bioxen.NAME is and its checks, as text (the REPL's `.help NAME`).
+function doctor.help(name)
+  for _, lib in ipairs(native.libraries()) do
+    if lib.name == name then
+      local out = { ("bioxen.%s: %s (docs/api/%s.md)"):format(lib.name, lib.summary, lib.name) }
+      local report = doctor.run({ only = { name } })
+      if #report.checks > 0 then out[#out + 1] = doctor.format(report) end
+      return table.concat(out, "\n")
+    end
+  end
+  error(bioxen.error("NotFound", ("no library bioxen.%s (bioxen --help lists them)"):format(tostring(name))), 2)
+end
+
 --- The report as text, grouped by library; fixes on their own line.
 function doctor.format(report)
   local out, last = {}, nil
