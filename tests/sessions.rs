@@ -262,6 +262,23 @@ fn attach_from_a_terminal_refuses_a_second_attach_and_detaches() {
     assert!(stderr(&second).contains("--force"), "{}", stderr(&second));
     let send = home.run(&["session", "send", "work", "y"], None);
     assert!(stderr(&send).contains("Attach"), "{}", stderr(&send));
+    assert_eq!(
+        ok(&home, &["session", "send", "--force", "work", "y + 100"]),
+        "107\n"
+    );
+    let list = ok(&home, &["session", "list"]);
+    assert!(
+        list.contains(&format!("pid {} on /dev/pts/", t.child.id())),
+        "{list}"
+    );
+    // Tab completes the session's globals.
+    t.line("longname_variable = 5");
+    t.expect("> ");
+    t.master.write_all(b"longname_v\t").unwrap();
+    t.expect("longname_variable");
+    t.line("");
+    t.expect("5\r\n");
+    t.expect("> ");
 
     t.line(".detach");
     t.expect("detached from session 'work'");

@@ -202,3 +202,54 @@ fn many_cycles_with_faults_leave_host_memory_flat() {
         v[1]
     );
 }
+
+fn run_example(name: &str) -> String {
+    let home = common::Home::new();
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    let o = home.run(&[path.as_str()], None);
+    assert!(o.status.success(), "{name} failed:\n{}", common::stderr(&o));
+    common::stdout(&o)
+}
+
+#[test]
+fn basic_usage_example_runs() {
+    let out = run_example("basic_usage.lua");
+    for line in [
+        "2 + 2 =\t4\tok:\ttrue",
+        "captured: Hello, BioXen!",
+        "GC content: 0.50 (rich: false)",
+        "failure:\tfalse\tRuntime",
+        "job result:\t500000500000",
+        "one-shot:\tACGT",
+        "live:\tworker1\tprocess\tidle",
+        "after close:\tdead",
+    ] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
+    }
+}
+
+#[test]
+fn sandbox_limits_example_stops_every_attempt_on_both_backends() {
+    let out = run_example("sandbox_limits.lua");
+    for kind in [
+        "Sandbox",
+        "Timeout",
+        "MemoryLimit",
+        "OutputLimit",
+        "Value",
+        "Syntax",
+    ] {
+        assert_eq!(
+            out.matches(&format!("-> {kind}")).count(),
+            2 * match kind {
+                "Sandbox" => 4,
+                "Timeout" => 2,
+                _ => 1,
+            },
+            "{kind} in:\n{out}"
+        );
+    }
+    assert_eq!(out.matches("still works:\t42").count(), 2, "{out}");
+    assert!(out.contains("standard ffi:\tSandbox"), "{out}");
+    assert!(out.contains("trusted fork:\tblocked"), "{out}");
+}

@@ -34,6 +34,8 @@ for _, backend in ipairs({ "thread", "process" }) do
       local v = new({ globals = { n = 10, list = { 1, 2, { deep = "yes" } } } })
       ok_values(v:exec("x = 1"))
       ok_values(v:exec("return x, n, list[3].deep"), 1, 10, "yes")
+      -- the same source run again runs again (it may reuse its compiled chunk)
+      for i = 1, 3 do ok_values(v:exec("count = (count or 0) + 1 return count"), i) end
       v:close()
     end)
 
@@ -61,6 +63,9 @@ for _, backend in ipairs({ "thread", "process" }) do
       v:exec("function boom() error('broken') end")
       e = raises("Runtime", v.call, v, "boom")
       assert(e.message:find("broken"), e.message)
+      local job = v:call_async("add", 40, 2)
+      local r = job:wait()
+      eq(r.values[1], 42)
       e = raises("Value", v.call, v, "add", print, 1)
       assert(e.message:find("function"), e.message)
       local cyc = {} cyc.me = cyc

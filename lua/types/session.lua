@@ -1,12 +1,13 @@
 ---@meta
--- Type definitions for bioxen.vm.manager() and bioxen.session (docs/api/sessions.md).
+-- Type definitions for bioxen.vm.manager() and bioxen.session (docs/api/session.md).
 
 ---@class bioxen.SessionOptions
----@field backend? "thread"|"process"
+---@field backend? "thread"|"process" default "thread"
 ---@field sandbox? "strict"|"standard"|"trusted"
 ---@field memory_limit? number bytes
 ---@field timeout? number seconds per chunk (default: none)
 ---@field output_limit? number bytes per input
+---@field result_limit? number bytes returned by exec
 ---@field globals? table
 ---@field package_path? string[]
 ---@field env? string package environment to require from
@@ -36,12 +37,15 @@ function Session:send(text) end
 function Session:read(opts) end
 
 ---@param code string
----@return table result as vm:exec
+---@return bioxen.vm.Result
 function Session:exec(code) end
 
 ---@param code string
----@return table job
+---@return bioxen.vm.Job
 function Session:exec_async(code) end
+
+--- Forgets an unfinished chunk.
+function Session:reset() end
 
 function Session:interrupt() end
 
@@ -77,8 +81,8 @@ function Session:close() end
 local Manager = {}
 
 ---@param id string
----@param opts? table options of bioxen.vm.create
----@return table vm
+---@param opts? bioxen.vm.Options
+---@return bioxen.vm.VM
 function Manager:create(id, opts) end
 
 ---@param id string
@@ -87,17 +91,17 @@ function Manager:create(id, opts) end
 function Manager:session(id, opts) end
 
 ---@param id string
----@return table|bioxen.Session
+---@return bioxen.vm.VM|bioxen.Session
 function Manager:get(id) end
 
 ---@param id string
 ---@param code string
----@return table result
+---@return bioxen.vm.Result
 function Manager:exec(id, code) end
 
 ---@param id string
 ---@param code string
----@return table job
+---@return bioxen.vm.Job
 function Manager:exec_async(id, code) end
 
 ---@param id string

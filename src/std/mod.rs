@@ -4,12 +4,14 @@
 //! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
 use mlua::{Lua, Result as LuaResult, Table};
 
+pub mod channel;
 pub mod doctor;
 pub mod env;
 pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod lrs;
+pub mod net;
 pub mod pkg;
 pub mod session;
 pub mod ssh;
@@ -26,6 +28,16 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
+    Library {
+        name: "channel",
+        native: Some(channel::module),
+        summary: "bounded channels that copy values between tasks and VMs",
+    },
+    Library {
+        name: "cluster",
+        native: None,
+        summary: "a pool of child VMs mapping a function over inputs",
+    },
     Library {
         name: "doctor",
         native: Some(doctor::module),
@@ -57,6 +69,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "xAPI learning records: statements, durable spool, LRS client",
     },
     Library {
+        name: "net",
+        native: Some(net::module),
+        summary: "host/port validation, TCP, UDP and an HTTP client",
+    },
+    Library {
         name: "pkg",
         native: Some(pkg::module),
         summary: "LuaRocks-compatible package environments, lockfile, rollback",
@@ -72,6 +89,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
+        name: "session",
+        native: Some(session::module),
+        summary: "interactive sessions, the VM manager, persistent sessions",
+    },
+    Library {
         name: "ssh",
         native: Some(ssh::module),
         summary: "SSH connections: exec, streaming, SFTP, known_hosts (ssh2, off the Lua thread)",
@@ -80,11 +102,6 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
-    },
-    Library {
-        name: "session",
-        native: Some(session::module),
-        summary: "interactive sessions, the VM manager, persistent sessions",
     },
     Library {
         name: "vm",

@@ -206,14 +206,28 @@ end
 function Session:exec_async(code)
   self:_check()
   if type(code) ~= "string" then raise("Argument", "exec needs Lua source code as a string, got " .. type(code)) end
-  if self._conn then
-    raise("InteractiveSession", "exec is not available on persistent sessions; use send and read")
-  end
   self.last_used = now()
+  if self._conn then
+    -- Persistent: the exec runs in the session host; a task waits for it.
+    local t = bioxen.task.spawn(function() return self:exec(code) end)
+    return {
+      wait = function() return bioxen.task.wait(t) end,
+      done = function() return t:status() ~= "running" end,
+      cancel = function() self:interrupt() end,
+      status = function() return t:status() end,
+    }
+  end
   return self._h:exec_async(code)
 end
 
 function Session:exec(code)
+  if self._conn then
+    self:_check()
+    if type(code) ~= "string" then raise("Argument", "exec needs Lua source code as a string, got " .. type(code)) end
+    self.last_used = now()
+    local r = self:_remote({ op = "exec", code = code })
+    return native.decode_result(r.result)
+  end
   return self:exec_async(code):wait()
 end
 

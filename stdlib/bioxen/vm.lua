@@ -19,6 +19,7 @@ local OPTIONS = {
   timeout = "number", output_limit = "number", result_limit = "number",
   globals = "table", package_path = "table", lua_executable = "string",
   restart = "boolean", pool = "boolean",
+  networked = "boolean", grants = "table", channels = "table",
 }
 
 local live = setmetatable({}, { __mode = "v" })   -- id -> VM, for ids and vm.list
@@ -41,7 +42,8 @@ local function check_options(opts)
     local want = OPTIONS[k]
     if want == nil and not (type(k) == "string" and k:match("^x_")) then
       raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
-        .. "output_limit, result_limit, globals, package_path, lua_executable, restart)"):format(tostring(k)))
+        .. "output_limit, result_limit, globals, package_path, lua_executable, restart, "
+        .. "networked, grants, channels)"):format(tostring(k)))
     end
     if want ~= nil and type(v) ~= want then
       raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))
@@ -138,6 +140,23 @@ function VM:call(name, ...)
   return unpack(r.values, 1, r.n)
 end
 
+--- Calls the VM's global function `name` without waiting; the job's wait()
+--- gives the result table (values in r.values).
+function VM:call_async(name, ...)
+  if type(name) ~= "string" then
+    raise("Argument", "call_async needs the name of a global function, got " .. type(name))
+  end
+  if self._h.call_async then return self._h:call_async(name, ...) end
+  local h, args = self._h, { n = select("#", ...), ... }
+  local t = bioxen.task.spawn(function() return h:call(name, unpack(args, 1, args.n)) end)
+  return {
+    wait = function() return bioxen.task.wait(t) end,
+    done = function() return t:status() ~= "running" end,
+    cancel = function() t:cancel() end,
+    status = function() return t:status() end,
+  }
+end
+
 --- "idle" | "busy" | "dead" (closed VMs are "dead").
 function VM:status()
   return self._h:status()
@@ -189,7 +208,7 @@ function vm.get(id)
   return v
 end
 
---- A manager that owns VMs and interactive sessions by id (see docs/api/sessions.md).
+--- A manager that owns VMs and interactive sessions by id (see docs/api/session.md).
 function vm.manager(opts)
   return bioxen.session.manager(vm, opts)
 end

@@ -212,7 +212,7 @@ pub fn run(lua: &Lua, name: &str, force: bool) -> LuaResult<()> {
         wake: fds[0],
     };
     let banner = format!(
-        "attached to session '{name}' (session host pid {}): Ctrl-D or .exit detaches, the session keeps running",
+        "attached to session '{name}' (session host pid {}): Ctrl-D or .detach detaches (the session keeps running), Ctrl-C stops running input, .clear drops unfinished input",
         remote.conn.host_pid
     );
     let result = frontend::run(remote, &banner);

@@ -514,6 +514,17 @@ fn session_op(engine: &dyn Backend, op: &str, name: &str, req: &Json, epoch: u64
             engine.reset();
             json!({ "ok": true })
         }
+        "exec" => {
+            let code = req["code"].as_str().unwrap_or("").as_bytes().to_vec();
+            let job = engine.exec(code);
+            let r = match tokio::runtime::Builder::new_current_thread().build() {
+                Ok(rt) => rt.block_on(job.wait()),
+                Err(e) => return fail("SessionHost", format!("cannot wait for the exec: {e}")),
+            };
+            let mut bytes = Vec::new();
+            r.encode(&mut bytes);
+            json!({ "ok": true, "result": hex(&bytes) })
+        }
         "complete" => {
             json!({ "ok": true, "words": engine.complete(req["prefix"].as_str().unwrap_or("")) })
         }
@@ -814,4 +825,23 @@ fn nil_for_null() -> mlua::serde::SerializeOptions {
     mlua::serde::SerializeOptions::new()
         .serialize_none_to_null(false)
         .serialize_unit_to_null(false)
+}
+
+/// Exec results cross the socket in their exact binary form, as hex.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        out.push_str(&format!("{b:02x}"));
+    }
+    out
+}
+
+pub fn unhex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).ok())
+        .collect()
 }

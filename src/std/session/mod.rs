@@ -56,6 +56,16 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         })
         .function("host_status", |lua, ()| lua.to_value(&host::status()))
         .function("holder", |_, what: String| Ok(attach::holder(&what)))
+        .function("decode_result", |lua, text: String| {
+            let bytes = host::unhex(&text).ok_or_else(|| {
+                crate::runtime::error::error("SessionHost", "a malformed exec result came back")
+            })?;
+            let r = crate::library::vm::sandbox::ExecResult::decode(
+                &mut crate::library::vm::value::Reader::new(&bytes),
+            )
+            .map_err(|e| crate::runtime::error::error("SessionHost", e))?;
+            r.to_lua(lua)
+        })
         .function("runtime_dir", |_, ()| {
             Ok(crate::runtime::paths::runtime_dir()
                 .to_string_lossy()

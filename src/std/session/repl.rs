@@ -1,4 +1,5 @@
-//! Input fed like a REPL into a child VM's state: line by line, a line that
+//! Input fed like a REPL into a child VM's state: line by line (a send that
+//! is a complete chunk by itself runs whole), a line that
 //! leaves the chunk unfinished (Lua's `<eof>` syntax error) waits for more,
 //! an expression prints its values, a statement prints nothing, an error
 //! prints `Kind: message`. Values print with bioxen.pretty, as in `bioxen -i`. Output is streamed to a sink as it is printed.
@@ -140,7 +141,17 @@ pub fn feed(child: &Child, text: &str, arm: Arm, sink: Sink) -> bool {
         io.written = 0;
     }
     let body = text.strip_suffix('\n').unwrap_or(text);
-    for line in body.split('\n') {
+    // A send that is a whole chunk by itself (a pasted block, a script) runs
+    // as one chunk, so its lines share their locals; anything else goes line
+    // by line, as typed at a prompt.
+    let name = format!("={}", child.opts.id);
+    let whole = pending.is_empty() && body.contains('\n') && load(lua, body, &name).is_ok();
+    let lines: Vec<&str> = if whole {
+        vec![body]
+    } else {
+        body.split('\n').collect()
+    };
+    for line in lines {
         if !pending.is_empty() {
             pending.push('\n');
         }
@@ -200,7 +211,20 @@ fn eval(child: &Child, lua: &Lua, src: &str, show: &Function, arm: Arm, sink: &S
     let name = format!("={}", child.opts.id);
     let compiled = match src.strip_prefix('=') {
         Some(expr) => load(lua, &format!("return {expr}"), &name),
-        None => load(lua, &format!("return {src}"), &name).or_else(|_| load(lua, src, &name)),
+        None => load(lua, &format!("return {src}"), &name)
+            .or_else(|e| match src.rsplit_once('\n') {
+                // A whole block whose last line is an expression on its own
+                // (the lines before it complete by themselves) prints it.
+                Some((head, last))
+                    if !last.trim().is_empty()
+                        && load(lua, head, &name).is_ok()
+                        && load(lua, &format!("return {last}"), &name).is_ok() =>
+                {
+                    load(lua, &format!("{head}\nreturn {last}"), &name)
+                }
+                _ => Err(e),
+            })
+            .or_else(|_| load(lua, src, &name)),
     };
     let f = match compiled {
         Ok(f) => f,

@@ -33,6 +33,9 @@ pub struct Inner {
     interrupter: Arc<Interrupter>,
     queue: Mutex<Queue>,
     current: AtomicU64,
+    /// An interrupt that came while no chunk was armed (between chunks of
+    /// one input): the next chunk of that input stops at once.
+    pending_interrupt: Arc<AtomicBool>,
     paths: Arc<Mutex<Vec<PathBuf>>>,
     closed: AtomicBool,
 }
@@ -51,6 +54,7 @@ pub fn create(opts: Options) -> mlua::Result<ThreadSession> {
         child: Mutex::new(Some(child)),
         queue: Mutex::new(Queue::default()),
         current: AtomicU64::new(0),
+        pending_interrupt: Arc::new(AtomicBool::new(false)),
         paths,
         closed: AtomicBool::new(false),
     })))
@@ -102,14 +106,21 @@ impl Inner {
         let id = watchdog::next_id();
         self.current.store(id, Ordering::SeqCst);
         let interrupter = self.interrupter.clone();
-        let arm =
-            move |t| -> Box<dyn std::any::Any> { Box::new(watchdog::arm(id, &interrupter, t)) };
+        let pending = self.pending_interrupt.clone();
+        let arm = move |t| -> Box<dyn std::any::Any> {
+            let guard = watchdog::arm(id, &interrupter, t);
+            if pending.swap(false, Ordering::SeqCst) {
+                interrupter.interrupt(Reason::Cancelled);
+            }
+            Box::new(guard)
+        };
         match item {
             Item::Text(text) => {
                 let front = self.front.clone();
                 let sink: Sink = Arc::new(move |b: &[u8]| front.append(b));
                 let incomplete = repl::feed(child, &text, &arm, sink);
                 self.current.store(0, Ordering::SeqCst);
+                self.pending_interrupt.store(false, Ordering::SeqCst);
                 self.front.finished(incomplete);
             }
             Item::Exec(code, job) => {
@@ -119,6 +130,7 @@ impl Inner {
                     child.exec(&code, &arm)
                 };
                 self.current.store(0, Ordering::SeqCst);
+                self.pending_interrupt.store(false, Ordering::SeqCst);
                 job.complete(r);
             }
             Item::Reset => {
@@ -168,8 +180,8 @@ impl Backend for ThreadSession {
 
     fn interrupt(&self) {
         let cur = self.0.current.load(Ordering::SeqCst);
-        if cur != 0 {
-            watchdog::interrupt(cur, Reason::Cancelled);
+        if cur != 0 && !watchdog::interrupt(cur, Reason::Cancelled) {
+            self.0.pending_interrupt.store(true, Ordering::SeqCst);
         }
     }
 

@@ -156,12 +156,19 @@ impl Session {
     }
 
     fn init(&mut self, payload: &[u8]) -> Result<(), String> {
-        let opts = Options::decode(&mut Reader::new(payload))?;
+        let mut reader = Reader::new(payload);
+        let opts = Options::decode(&mut reader)?;
         apply_limits(&opts);
         let modules: ModuleSource = Box::new(fetch_module);
         let child = Child::new(opts.clone(), Some(modules))
             .and_then(|c| c.configure(opts))
             .map_err(|e| e.to_string())?;
+        // networked/grants/channels (bioxen.net, bioxen.channel) follow the options
+        crate::library::net::child::install_from_init(
+            &child.lua,
+            &payload[reader.pos..],
+            channel_request,
+        )?;
         INTERRUPTER.store(
             std::sync::Arc::as_ptr(&child.interrupter) as *mut _,
             Ordering::SeqCst,
@@ -270,6 +277,20 @@ impl Drop for Alarm {
     fn drop(&mut self) {
         let zero: libc::itimerval = unsafe { std::mem::zeroed() };
         unsafe { libc::setitimer(libc::ITIMER_REAL, &zero, std::ptr::null_mut()) };
+    }
+}
+
+/// A channel operation: the host serves it against the real queue.
+fn channel_request(req: &[u8]) -> Result<Vec<u8>, String> {
+    protocol::write_all_fd(out_fd(), &protocol::frame(protocol::CHANNEL_OP, req))
+        .map_err(|e| e.to_string())?;
+    match protocol::read_frame_deadline(in_fd(), None) {
+        Ok((protocol::CHANNEL_REPLY, reply)) => Ok(reply),
+        Ok((tag, _)) => Err(format!(
+            "unexpected frame {tag} while waiting for a channel reply"
+        )),
+        Err(ReadError::Io(e)) => Err(e.to_string()),
+        Err(other) => Err(format!("{other:?}")),
     }
 }
 

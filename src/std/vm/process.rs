@@ -161,7 +161,8 @@ fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
     }
     let mut cmd = match external {
         None => {
-            let mut c = Command::new(std::env::current_exe()?);
+            // /proc/self/exe works even after the binary on disk was replaced.
+            let mut c = Command::new("/proc/self/exe");
             c.arg("--vm-child").arg(std::process::id().to_string());
             c
         }
@@ -360,6 +361,8 @@ fn start(opts: &Options) -> Result<Proc, String> {
         .map_err(|e| format!("cannot start a VM process: {e}"))?;
         let mut payload = Vec::new();
         opts.encode(&mut payload);
+        // networked/grants/channels (bioxen.net, bioxen.channel)
+        payload.extend(crate::library::net::child::init_payload(&opts.id));
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
             last = p.death().1;
             continue;
@@ -391,12 +394,16 @@ pub struct ProcShared {
     closed: AtomicBool,
     pid: AtomicI32,
     busy: AtomicUsize,
+    queued: AtomicUsize,
     current_job: AtomicU64,
     last_death: Mutex<Option<String>>,
 }
 
 impl ProcShared {
-    fn run(&self, work: &Work, job_id: u64) -> ExecResult {
+    /// Runs work; `cancelled` is the job's flag. The canceller sets it, then
+    /// signals the child if `current_job` is this job; here `current_job` is
+    /// set, then the flag checked: whichever comes second sees the other.
+    fn run(&self, work: &Work, job_id: u64, cancelled: Option<&AtomicBool>) -> ExecResult {
         let began = Instant::now();
         let mut g = self.proc.lock().unwrap();
         if self.closed.load(Ordering::SeqCst) {
@@ -424,6 +431,11 @@ impl ProcShared {
         let p = g.as_mut().unwrap();
         self.busy.fetch_add(1, Ordering::SeqCst);
         self.current_job.store(job_id, Ordering::SeqCst);
+        if cancelled.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            self.current_job.store(0, Ordering::SeqCst);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+            return ExecResult::failure("Cancelled", "the job was cancelled before it started");
+        }
         let frame = match work {
             Work::Exec(code) => protocol::frame(protocol::EXEC, code),
             Work::Call(name, args) => {
@@ -518,6 +530,14 @@ impl ProcShared {
                     )
                     .map_err(|_| ReadError::Closed)?;
                 }
+                protocol::CHANNEL_OP => {
+                    let reply = crate::library::net::child::serve_channel(&self.id, &payload);
+                    protocol::write_all_fd(
+                        p.tx(),
+                        &protocol::frame(protocol::CHANNEL_REPLY, &reply),
+                    )
+                    .map_err(|_| ReadError::Closed)?;
+                }
                 _ => return Err(ReadError::Closed),
             }
         }
@@ -527,7 +547,7 @@ impl ProcShared {
         if self.closed.load(Ordering::SeqCst) {
             return "dead";
         }
-        if self.busy.load(Ordering::SeqCst) > 0 {
+        if self.busy.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst) > 0 {
             return "busy";
         }
         match self.proc.try_lock() {
@@ -583,6 +603,8 @@ impl ProcShared {
                 }
             });
         }));
+        // Busy from submission on, not only once the job's thread runs.
+        self.queued.fetch_add(1, Ordering::SeqCst);
         let (me, j) = (self.clone(), job.clone());
         std::thread::Builder::new()
             .name("bioxen-vm-job".into())
@@ -590,8 +612,9 @@ impl ProcShared {
                 let r = if j.cancelled.load(Ordering::SeqCst) {
                     ExecResult::failure("Cancelled", "the job was cancelled before it started")
                 } else {
-                    me.run(&work, j.id)
+                    me.run(&work, j.id, Some(&j.cancelled))
                 };
+                me.queued.fetch_sub(1, Ordering::SeqCst);
                 j.complete(r);
             })
             .expect("start a VM job thread");
@@ -602,7 +625,8 @@ impl ProcShared {
 /// Back to the warm pool with a fresh state, or killed.
 fn recycle(p: Proc, level: Level) {
     let s = spawner();
-    let room = s.pool.lock().unwrap().len() < s.target.load(Ordering::Relaxed);
+    // Up to twice the target: a recycled child is cheaper than a new one.
+    let room = s.pool.lock().unwrap().len() < 2 * s.target.load(Ordering::Relaxed).max(1);
     if level != Level::Trusted
         && room
         && protocol::write_all_fd(p.tx(), &protocol::frame(protocol::RESET, &[])).is_ok()
@@ -631,6 +655,7 @@ pub fn create(opts: Options, restart: bool) -> LuaResult<ProcessVm> {
         restart,
         closed: AtomicBool::new(false),
         busy: AtomicUsize::new(0),
+        queued: AtomicUsize::new(0),
         current_job: AtomicU64::new(0),
         last_death: Mutex::new(None),
     })))
@@ -651,7 +676,7 @@ impl UserData for ProcessVm {
         methods.add_method("exec", |lua, this, code: mlua::LuaString| {
             check_open(&this.0)?;
             this.0
-                .run(&Work::Exec(code.as_bytes().to_vec()), next_id())
+                .run(&Work::Exec(code.as_bytes().to_vec()), next_id(), None)
                 .to_lua(lua)
         });
         methods.add_method("exec_async", |_, this, code: mlua::LuaString| {
@@ -663,7 +688,9 @@ impl UserData for ProcessVm {
             |lua, this, (name, args): (String, mlua::MultiValue)| {
                 check_open(&this.0)?;
                 let args = super::copy_args(&args)?;
-                this.0.run(&Work::Call(name, args), next_id()).to_lua(lua)
+                this.0
+                    .run(&Work::Call(name, args), next_id(), None)
+                    .to_lua(lua)
             },
         );
         methods.add_method(

@@ -128,26 +128,43 @@ impl ExecResult {
         }
     }
 
+    /// The result table, built by one call into a small Lua function (each
+    /// separate mlua operation costs a lock; one call costs one).
     pub fn to_lua(&self, lua: &Lua) -> LuaResult<mlua::Table> {
-        let t = lua.create_table_with_capacity(0, 9)?;
-        t.raw_set("ok", self.ok)?;
-        let values = lua.create_table_with_capacity(self.values.len(), 0)?;
-        for (i, v) in self.values.iter().enumerate() {
-            values.raw_set(i + 1, v.to_lua(lua)?)?;
+        let builder = match lua.app_data_ref::<ResultBuilder>() {
+            Some(b) => b.0.clone(),
+            None => {
+                let f = lua
+                    .load(
+                        r##"local ok, stdout, stderr, kind, err, duration, truncated = ...
+                        return function(ok, stdout, stderr, kind, err, duration, truncated, ...)
+                          return { ok = ok, values = { ... }, n = select("#", ...), stdout = stdout,
+                            stderr = stderr, kind = kind, error = err, duration = duration,
+                            truncated = truncated }
+                        end"##,
+                    )
+                    .set_name("=[bioxen vm result]")
+                    .eval::<Function>()?;
+                lua.set_app_data(ResultBuilder(f.clone()));
+                f
+            }
+        };
+        let mut args = MultiValue::with_capacity(7 + self.values.len());
+        args.push_back(Value::Boolean(self.ok));
+        args.push_back(Value::String(lua.create_string(&self.stdout)?));
+        args.push_back(Value::String(lua.create_string(&self.stderr)?));
+        for s in [&self.kind, &self.error] {
+            args.push_back(match s {
+                Some(s) => Value::String(lua.create_string(s)?),
+                None => Value::Nil,
+            });
         }
-        t.raw_set("values", values)?;
-        t.raw_set("n", self.values.len())?;
-        t.raw_set("stdout", lua.create_string(&self.stdout)?)?;
-        t.raw_set("stderr", lua.create_string(&self.stderr)?)?;
-        if let Some(k) = &self.kind {
-            t.raw_set("kind", k.as_str())?;
+        args.push_back(Value::Number(self.duration));
+        args.push_back(Value::Boolean(self.truncated));
+        for v in &self.values {
+            args.push_back(v.to_lua(lua)?);
         }
-        if let Some(e) = &self.error {
-            t.raw_set("error", e.as_str())?;
-        }
-        t.raw_set("duration", self.duration)?;
-        t.raw_set("truncated", self.truncated)?;
-        Ok(t)
+        builder.call(args)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -189,6 +206,9 @@ impl ExecResult {
         })
     }
 }
+
+/// The host's cached result-table builder (see `ExecResult::to_lua`).
+struct ResultBuilder(Function);
 
 /// Captured print output of the running exec (app data of the child state).
 struct Output {
@@ -347,6 +367,7 @@ pub struct Child {
     pub lua: Lua,
     pub interrupter: Arc<Interrupter>,
     pub opts: Options,
+    chunk_name: String,
 }
 
 fn sandbox_error(level: Level, what: &str) -> mlua::Error {
@@ -388,6 +409,8 @@ impl Child {
         };
         // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        // error values with e.kind / e.message in the child (lost in f9c129d; net and channel rely on it)
+        crate::runtime::error::install_error_metatable(&lua)?;
         lua.set_app_data(Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -428,10 +451,13 @@ impl Child {
                 probe,
             ))?;
         }
+        // Drop the setup's garbage now: an idle VM should cost only its state.
+        lua.gc_collect()?;
         let interrupter = Interrupter::attach(&lua);
         Ok(Child {
             lua,
             interrupter,
+            chunk_name: format!("={}", opts.id),
             opts,
         })
     }
@@ -454,6 +480,7 @@ impl Child {
             self.lua
                 .set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
         }
+        self.chunk_name = format!("={}", opts.id);
         self.opts = opts;
         Ok(self)
     }
@@ -486,13 +513,7 @@ impl Child {
         self.begin();
         let guard = arm(super::watchdog::secs(self.opts.timeout));
         self.reclaim_if_full();
-        let outcome = self
-            .lua
-            .load(code)
-            .set_name(format!("={}", self.opts.id))
-            .set_mode(ChunkMode::Text)
-            .into_function()
-            .and_then(|f| f.call::<MultiValue>(()));
+        let outcome = self.compile(code).and_then(|f| f.call::<MultiValue>(()));
         self.reclaim_after(&outcome);
         drop(guard);
         self.finish(outcome, start)
@@ -533,6 +554,17 @@ impl Child {
         self.reclaim_after(&outcome);
         drop(guard);
         self.finish(outcome, start)
+    }
+
+    fn compile(&self, code: &[u8]) -> LuaResult<Function> {
+        // No cache of compiled chunks: rerunning one chunk's closures defeats
+        // LuaJIT's traces (they guard on closure identity); fib(32) ran 1.3-1.7x
+        // slower that way.
+        self.lua
+            .load(code)
+            .set_name(&self.chunk_name)
+            .set_mode(ChunkMode::Text)
+            .into_function()
     }
 
     fn begin(&self) {
@@ -578,7 +610,13 @@ impl Child {
                 let copied: Result<Vec<Val>, _> = values
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| copier.copy(v, &format!("result {}", i + 1)))
+                    .map(|(i, v)| match v {
+                        // Plain values need no name (names only serve error messages).
+                        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Number(_) => {
+                            copier.copy(v, "")
+                        }
+                        _ => copier.copy(v, &format!("result {}", i + 1)),
+                    })
                     .collect();
                 match copied {
                     Ok(values) => ExecResult {
