@@ -108,7 +108,10 @@ fn tab_completes_globals_keywords_fields_and_libraries() {
     clear_line(&mut r);
     // bioxen.* libraries load lazily: completion lists them from the registry
     r.send("bioxen.\t\t");
-    let listing = r.expect("watch");
+    // The listing may take several rows as libraries are added: read up to the
+    // prompt rustyline prints again below it.
+    let mut listing = r.expect("watch");
+    listing.push_str(&r.expect("> bioxen."));
     for lib in ["hotreload", "json", "pretty", "reload", "task"] {
         assert!(listing.contains(lib), "{lib} missing from {listing}");
     }
