@@ -5,15 +5,19 @@
 use mlua::{Lua, Result as LuaResult, Table};
 
 pub mod channel;
+pub mod doctor;
 pub mod env;
 pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod lrs;
 pub mod net;
+pub mod pkg;
 pub mod session;
+pub mod ssh;
 pub mod task;
 pub mod vm;
+pub mod xapi;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -33,6 +37,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "cluster",
         native: None,
         summary: "a pool of child VMs mapping a function over inputs",
+    },
+    Library {
+        name: "doctor",
+        native: Some(doctor::module),
+        summary: "health checks of every library, for bioxen doctor",
     },
     Library {
         name: "env",
@@ -65,6 +74,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "host/port validation, TCP, UDP and an HTTP client",
     },
     Library {
+        name: "pkg",
+        native: Some(pkg::module),
+        summary: "LuaRocks-compatible package environments, lockfile, rollback",
+    },
+    Library {
         name: "pretty",
         native: None,
         summary: "readable text for any value (the REPL's printer)",
@@ -75,19 +89,34 @@ pub const LIBRARIES: &[Library] = &[
         summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
-        name: "task",
-        native: Some(task::module),
-        summary: "coroutine scheduler on tokio",
-    },
-    Library {
         name: "session",
         native: Some(session::module),
         summary: "interactive sessions, the VM manager, persistent sessions",
     },
     Library {
+        name: "ssh",
+        native: Some(ssh::module),
+        summary: "SSH connections: exec, streaming, SFTP, known_hosts (ssh2, off the Lua thread)",
+    },
+    Library {
+        name: "task",
+        native: Some(task::module),
+        summary: "coroutine scheduler on tokio",
+    },
+    Library {
         name: "vm",
         native: Some(vm::module),
         summary: "sandboxed child VMs (thread and process backends)",
+    },
+    Library {
+        name: "xapi",
+        native: Some(xapi::module),
+        summary: "XCP-ng/XenServer XAPI sessions, calls, tasks, events; pool simulator",
+    },
+    Library {
+        name: "xcpng",
+        native: None,
+        summary: "guests on an XCP-ng pool: deploy, shutdown, destroy (on xapi + ssh)",
     },
 ];
 

@@ -63,6 +63,15 @@ end
 --- Creates a VM; see docs/api/vm.md for the options.
 function vm.create(opts)
   opts = check_options(opts)
+  if opts.package_path == nil and opts.sandbox == "standard" then
+    -- the active package environment's pure-Lua tree (bioxen.pkg), when there is one
+    local dir = bioxen.pkg.envs.paths().lua_dir
+    local f = io.open(dir)
+    if f then
+      f:close()
+      opts.package_path = { dir }
+    end
+  end
   if opts.id == nil then
     repeat
       counter = counter + 1
