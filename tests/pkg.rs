@@ -622,3 +622,30 @@ fn update_moves_to_newer_versions_unless_pinned() {
         "{found}"
     );
 }
+
+#[test]
+fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let out = ok(&pkg(
+        &home,
+        &m,
+        &["install", "needs-syslib", "uses-platforms"],
+    ));
+    assert!(
+        out.contains("inspect 3.1.1-1"),
+        "the unix dependency override was not applied: {out}"
+    );
+    let o = home.run(&["pkg", "health"], None);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("usesys needs the system library libbxgone.so, which is not installed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: install the package that provides libbxgone.so"),
+        "{out}"
+    );
+    let err = failed(&home.run(&["pkg", "list", "--env", "nope"], None));
+    assert!(err.contains("no environment \"nope\""), "{err}");
+}

@@ -520,6 +520,28 @@ local function module_file(mod, src, ext)
   return path .. ext
 end
 
+-- Runs fn over items with at most `n` at once (bioxen.task coroutines).
+local function parallel(items, n, fn)
+  if #items == 1 or n == 1 then
+    for _, item in ipairs(items) do fn(item) end
+    return
+  end
+  local next_i, errors, workers = 0, {}, {}
+  for _ = 1, math.min(n, #items) do
+    workers[#workers + 1] = task.spawn(function()
+      while true do
+        next_i = next_i + 1
+        local i = next_i
+        if i > #items then return end
+        local ok, err = pcall(fn, items[i])
+        if not ok then errors[#errors + 1] = err end
+      end
+    end)
+  end
+  for _, w in ipairs(workers) do task.wait(w) end
+  if #errors > 0 then error(errors[1], 0) end
+end
+
 local CLASH = "static declaration of .luaL_setfuncs. follows non%-static"
 
 local function compile_module(ctx, mod, info)
@@ -534,8 +556,12 @@ local function compile_module(ctx, mod, info)
     libdirs, libraries = info.libdirs or {}, info.libraries or {}
   end
   local function attempt(extra)
-    local objects = {}
-    for i, src in ipairs(sources) do
+    -- object files compile in parallel (one per CPU), then link
+    local objects, failed = {}, nil
+    local jobs = {}
+    for i = 1, #sources do jobs[i] = i end
+    parallel(jobs, bioxen.env.facts().cpus or 1, function(i)
+      local src = sources[i]
       local obj = ctx.work .. "/obj/" .. mod .. "-" .. i .. ".o"
       native.mkdirs(dirname(obj))
       local argv = { ctx.vars.CC, "-O2", "-fPIC", "-I" .. ctx.vars.LUA_INCDIR }
@@ -544,9 +570,13 @@ local function compile_module(ctx, mod, info)
       for _, d in ipairs(extra) do argv[#argv + 1] = d end
       for _, a in ipairs({ "-c", src, "-o", obj }) do argv[#argv + 1] = a end
       local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
-      if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
-      objects[#objects + 1] = obj
-    end
+      if r.status ~= 0 then
+        failed = failed or { r.output, table.concat(argv, " ") }
+      else
+        objects[i] = obj
+      end
+    end)
+    if failed then return nil, failed[1], failed[2] end
     local so = ctx.tree .. "/lib/lua/" .. LUA_VERSION .. "/" .. module_file(mod, "", ".so")
     native.mkdirs(dirname(so))
     local argv = { ctx.vars.CC, "-shared", "-o", so }
@@ -557,7 +587,17 @@ local function compile_module(ctx, mod, info)
     if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
     return true
   end
-  local ok, output, cmd = attempt({})
+  local own_setfuncs = false
+  for _, src in ipairs(sources) do
+    local text = read_file(ctx.srcdir .. "/" .. src) or ""
+    if text:match("static%s+void%s+luaL_setfuncs%s*%(") then own_setfuncs = true end
+  end
+  local ok, output, cmd
+  if own_setfuncs then
+    output = "static declaration of 'luaL_setfuncs' follows non-static (found in the source)"
+  else
+    ok, output, cmd = attempt({})
+  end
   if not ok and output:match(CLASH) then
     -- Lua 5.1 modules such as lua-cjson 2.1.0 define their own static
     -- luaL_setfuncs, which LuaJIT 2.1's lauxlib.h declares: compile them against
@@ -660,8 +700,9 @@ local BUILDERS = {
   builtin = build_builtin, module = build_builtin, none = function() end,
   make = build_make, cmake = build_cmake,
   command = function(ctx, build)
-    if build.build_command then shell(ctx, "build", build.build_command) end
-    if build.install_command then shell(ctx, "install", build.install_command) end
+    -- as LuaRocks: $(VAR) is substituted in the commands and VAR is also in the environment
+    if build.build_command then shell(ctx, "build", substitute(build.build_command, ctx.vars)) end
+    if build.install_command then shell(ctx, "install", substitute(build.install_command, ctx.vars)) end
   end,
 }
 
@@ -771,28 +812,6 @@ local function load_info(dir)
   return text and json.decode(text)
 end
 
--- Runs fn over items with at most `n` at once (bioxen.task coroutines).
-local function parallel(items, n, fn)
-  if #items == 1 or n == 1 then
-    for _, item in ipairs(items) do fn(item) end
-    return
-  end
-  local next_i, errors, workers = 0, {}, {}
-  for _ = 1, math.min(n, #items) do
-    workers[#workers + 1] = task.spawn(function()
-      while true do
-        next_i = next_i + 1
-        local i = next_i
-        if i > #items then return end
-        local ok, err = pcall(fn, items[i])
-        if not ok then errors[#errors + 1] = err end
-      end
-    end)
-  end
-  for _, w in ipairs(workers) do task.wait(w) end
-  if #errors > 0 then error(errors[1], 0) end
-end
-
 --- Makes sure every planned package is built in the store: downloads what is
 --- missing in parallel, then builds (as many at once as there are CPUs).
 --- `expect` (from a lockfile) maps name -> { source sha256 } that must match.
@@ -867,6 +886,7 @@ local function env_dir(name) return envs_root() .. "/" .. name end
 
 local envs = {}
 pkg.envs = envs
+local read_env
 
 --- The active environment: BIOXEN_ENV, else the one `env use` chose, else "default".
 function envs.active()
@@ -1124,9 +1144,27 @@ local function install_locked(name, text, opts)
   return { env = name, generation = n, packages = state.packages }
 end
 
+-- The environment a query reads: a name given with --env must exist.
+function read_env(opts)
+  local name = opts and opts.env or envs.active()
+  check_env_name(name)
+  if opts and opts.env and not envs.exists(name) then
+    fail("NotFound", ("no environment %q (bioxen env list shows them)"):format(name))
+  end
+  return name
+end
+
+-- The environment a change applies to: `default` is made on first use, any
+-- other name must exist (so a typo in --env does not make a new environment).
 local function target_env(opts)
   local name = opts and opts.env or envs.active()
-  ensure_env(name)
+  check_env_name(name)
+  if not envs.exists(name) then
+    if name ~= "default" then
+      fail("NotFound", ("no environment %q (bioxen env create %s, or bioxen env list)"):format(name, name))
+    end
+    ensure_env(name)
+  end
   return name
 end
 
@@ -1239,7 +1277,7 @@ end
 
 --- Installed packages: list of { name, version, pinned, requested }.
 function pkg.list(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local state = load_state(env)
   local requested = {}
   for _, r in ipairs(state.requests) do
@@ -1257,7 +1295,7 @@ end
 
 --- The lock table of an environment (what bioxen.lock holds).
 function pkg.lock(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   return lock_of(load_state(env))
 end
 
@@ -1295,7 +1333,7 @@ end
 
 --- Generations of an environment, oldest first.
 function pkg.history(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local cur, out = current_gen(env), {}
   local gens = {}
   for _, g in ipairs(native.list(env_dir(env) .. "/gens")) do
@@ -1313,7 +1351,7 @@ end
 
 --- Returns the environment to generation N (default: the one before the current) atomically.
 function pkg.rollback(n, opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local cur = current_gen(env)
   if n == nil then
     local best
@@ -1396,7 +1434,7 @@ end
 --- every module, system libraries of C modules. Returns { ok, problems = {
 --- { package, problem, fix } } }.
 function pkg.health(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local state = load_state(env)
   local problems = {}
   local tree = envs.paths(env).tree
@@ -1439,7 +1477,7 @@ end
 
 --- Suggestions from the catalog given what is installed: { package, reason }.
 function pkg.recommend(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local installed = load_state(env).packages
   local c = pkg.catalog()
   local out, seen = {}, {}

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=5
+RECIPE=6
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -230,11 +230,21 @@ crafted("make-demo", "1.0-1", {
     "build = { type = 'make',\n"
     "  build_variables = { CFLAGS = '$(CFLAGS)', LUA_INCDIR = '$(LUA_INCDIR)' },\n"
     "  install_variables = { LIBDIR = '$(LIBDIR)' } }\n")
-# Depends on everything above through a platform override (only on unix).
+# A C module linked against a shared library that is gone after the build:
+# `pkg health` must report the missing system library.
+crafted("needs-syslib", "1.0-1", {
+    "gone.c": "int bx_gone_answer(void) { return 7; }\n",
+    "usesys.c": '#include "lua.h"\nint bx_gone_answer(void);\n'
+                'static int answer(lua_State *L) { lua_pushinteger(L, bx_gone_answer()); return 1; }\n'
+                'int luaopen_usesys(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "build = { type = 'command',\n"
+    "  build_command = '$(CC) -shared -fPIC -o libbxgone.so gone.c && "
+    "$(CC) -shared -fPIC -I$(LUA_INCDIR) -o usesys.so usesys.c -L. -lbxgone',\n"
+    "  install = { lib = { usesys = 'usesys.so' } } }\n")
+# Depends on inspect through a per-platform override (unix only; windows names a missing rock).
 crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
-        "dependencies = { 'lua >= 5.1' }\n"
-        "build = { type = 'builtin', modules = { up = 'up.lua' } }\n"
-        "platforms = { unix = { dependencies = { 'inspect >= 3' } }, windows = { dependencies = { 'nonexistent' } } }\n")
+        "dependencies = { platforms = { unix = { 'inspect >= 3' }, windows = { 'nonexistent' } } }\n"
+        "build = { type = 'builtin', modules = { up = 'up.lua' } }\n")
 PY
 
 # --- 3. Manifest ----------------------------------------------------------------
