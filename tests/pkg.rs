@@ -402,11 +402,11 @@ fn health_finds_modified_files_and_broken_modules() {
     ok(&pkg(&home, &m, &["install", "inspect", "luafilesystem"]));
     let out = ok(&home.run(&["pkg", "health"], None));
     assert!(out.contains("is healthy (2 modules load)"), "{out}");
-    // Generations hard-link the store, so break the store copy through the env.
+    // Edited in place: generations hard-link the store, so this breaks the
+    // store's copy too, and the fix must rebuild rather than re-link it.
     let file = home
         .path()
         .join("data/envs/default/current/tree/share/lua/5.1/inspect.lua");
-    std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "error('broken on purpose')").unwrap();
     let o = home.run(&["pkg", "health"], None);
     let out = stdout(&o);
@@ -419,7 +419,10 @@ fn health_finds_modified_files_and_broken_modules() {
         out.contains("require(\"inspect\") fails: ") && out.contains("broken on purpose"),
         "{out}"
     );
-    assert!(out.contains("fix: bioxen pkg"), "{out}");
+    assert!(out.contains("fix: bioxen pkg install --locked --env default"), "{out}");
+    ok(&pkg(&home, &m, &["install", "--locked"]));
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy"), "{out}");
 }
 
 #[test]

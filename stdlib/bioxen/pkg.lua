@@ -812,6 +812,19 @@ local function load_info(dir)
   return text and json.decode(text)
 end
 
+-- Whether a store entry still holds exactly the files it was built with
+-- (generations hard-link it, so an edit through an environment shows here).
+local function store_intact(dir, info)
+  local actual = native.tree(dir .. "/tree")
+  for file, sha in pairs(info.files or {}) do
+    if actual[file] ~= sha then return false end
+  end
+  for file in pairs(actual) do
+    if not info.files[file] then return false end
+  end
+  return true
+end
+
 --- Makes sure every planned package is built in the store: downloads what is
 --- missing in parallel, then builds (as many at once as there are CPUs).
 --- `expect` (from a lockfile) maps name -> { source sha256 } that must match.
@@ -824,7 +837,7 @@ local function realise(plan, opts, expect)
     sweep(dirname(dir))
     local info = load_info(dir)
     local want = expect and expect[name]
-    if info and (not want or info.source.sha256 == want.source.sha256) then
+    if info and (not want or info.source.sha256 == want.source.sha256) and store_intact(dir, info) then
       infos[name] = info
     else
       todo[#todo + 1] = p
@@ -1097,7 +1110,7 @@ local function install_locked(name, text, opts)
     local l = lock.packages[pname]
     local cached = store_dir(pname, l.version, l.rockspec.sha256)
     local info = load_info(cached)
-    if info and info.source.sha256 == l.source.sha256 then
+    if info and info.source.sha256 == l.source.sha256 and store_intact(cached, info) then
       plan.packages[pname] = { name = pname, version = l.version, rockspec = { sha256 = l.rockspec.sha256 } }
     else
       jobs[#jobs + 1] = { url = l.rockspec.url, dest = dir .. "/" .. slug(l.rockspec.url) }
@@ -1299,7 +1312,7 @@ function pkg.lock(opts)
   return lock_of(load_state(env))
 end
 
---- Packages on the servers whose name or catalog summary contains `text`.
+--- Packages on the servers whose name contains `text`.
 function pkg.search(text, opts)
   text = (text or ""):lower()
   local index, out = pkg.index(opts), {}
@@ -1445,10 +1458,10 @@ function pkg.health(opts)
     for file, sha in pairs(p.files or {}) do
       owner[file] = pname
       if not actual[file] then
-        add(pname, file .. " is missing", ("bioxen pkg rollback %d --env %s"):format(state.generation, env))
+        add(pname, file .. " is missing", ("bioxen pkg install --locked --env %s"):format(env))
       elseif actual[file] ~= sha then
         add(pname, file .. " was modified since it was installed",
-          ("bioxen pkg rollback %d --env %s"):format(state.generation, env))
+          ("bioxen pkg install --locked --env %s"):format(env))
       end
     end
   end
