@@ -419,7 +419,10 @@ fn health_finds_modified_files_and_broken_modules() {
         out.contains("require(\"inspect\") fails: ") && out.contains("broken on purpose"),
         "{out}"
     );
-    assert!(out.contains("fix: bioxen pkg install --locked --env default"), "{out}");
+    assert!(
+        out.contains("fix: bioxen pkg install --locked --env default"),
+        "{out}"
+    );
     ok(&pkg(&home, &m, &["install", "--locked"]));
     let out = ok(&home.run(&["pkg", "health"], None));
     assert!(out.contains("is healthy"), "{out}");

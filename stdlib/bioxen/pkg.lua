@@ -509,9 +509,8 @@ local function substitute(s, vars)
 end
 
 local function copy_file(from, to)
-  native.mkdirs(dirname(to))
-  local r = run({ "cp", "-p", from, to })
-  if r.status ~= 0 then fail("Build", ("cannot copy %s: %s"):format(from, r.output)) end
+  local ok, err = pcall(native.copy, from, to)
+  if not ok then fail("Build", ("cannot install %s: %s"):format(from, tostring(err))) end
 end
 
 local function module_file(mod, src, ext)

@@ -187,6 +187,20 @@ pub async fn link_tree(
     .await
 }
 
+/// `copy(from, to)`: copies one file (with its permissions), creating folders.
+pub async fn copy(_: Lua, (from, to): (String, String)) -> LuaResult<()> {
+    blocking(move || {
+        if let Some(parent) = Path::new(&to).parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io_err("Io", format!("cannot create {}", parent.display())))?;
+        }
+        std::fs::copy(&from, &to)
+            .map(|_| ())
+            .map_err(io_err("Io", format!("cannot copy {from} to {to}")))
+    })
+    .await
+}
+
 /// `remove_tree(path)`: removes a folder and everything under it (no error when missing).
 pub async fn remove_tree(_: Lua, path: String) -> LuaResult<()> {
     blocking(move || match std::fs::remove_dir_all(&path) {

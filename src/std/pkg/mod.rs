@@ -18,6 +18,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .async_function("hash", files::hash)
         .async_function("tree", files::tree)
         .async_function("link_tree", files::link_tree)
+        .async_function("copy", files::copy)
         .async_function("remove_tree", files::remove_tree)
         .async_function("run", files::run)
         .function("swap_link", files::swap_link)
