@@ -233,6 +233,10 @@ fn a_dependency_cycle_installs_both() {
         "print(require('cycle_a').name, require('cycle_b').name)",
     );
     assert_eq!(got.trim(), "cycle_a\tcycle_b");
+    // A .src.rock of a git source carries the checkout folder, not an archive.
+    ok(&pkg(&home, &m, &["install", "scm-style"]));
+    let got = common::lua_ok(&home, "print(require('scm_style').name)");
+    assert_eq!(got.trim(), "scm_style");
 }
 
 fn wait_for_build(home: &Home, child: &mut Child) {
@@ -361,7 +365,10 @@ fn a_lockfile_reproduces_the_tree_byte_for_byte() {
         err.contains("Locked:") && err.contains("bioxen.lock records 0"),
         "{err}"
     );
-    assert!(!c.path().join("data/envs/bad/current").exists());
+    assert!(
+        !c.path().join("data/envs/bad").exists(),
+        "a failed import leaves no environment"
+    );
 }
 
 #[test]

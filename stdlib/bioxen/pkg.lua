@@ -748,35 +748,55 @@ function build_staged(item, opts)
   native.mkdirs(stage .. "/tree")
   native.mkdirs(work)
   local archive = item.download.path
-  if item.src_rock then
-    native.unpack(archive, work .. "/rock")
-    local inner = spec.source and spec.source.url and basename(spec.source.url)
-    archive = inner and work .. "/rock/" .. inner
-    if not archive or not exists(archive) then
-      fail("Build", ("%s %s: the .src.rock has no %s"):format(name, version, tostring(inner)))
-    end
-  end
-  if spec.source and spec.source.md5 then
-    local h = native.hash(archive)
-    if h.md5 ~= spec.source.md5:lower() then
-      fail("Hash", ("%s %s: the source %s has md5 %s but the rockspec says %s; the download or the rockspec is "
-        .. "corrupt. Nothing was changed. Try again later, report it to the package's maintainers, or install "
-        .. "another version"):format(name, version, basename(archive), h.md5, spec.source.md5),
-        { package = name, version = version, expected = spec.source.md5, actual = h.md5 })
-    end
-  end
   local srcdir = work .. "/src"
-  if archive_kind(archive) then
-    native.unpack(archive, srcdir)
-    local dir = spec.source and spec.source.dir
-    if dir and native.is_dir(srcdir .. "/" .. dir) then
-      srcdir = srcdir .. "/" .. dir
-    else
-      local entries = native.list(srcdir)
-      if #entries == 1 and native.is_dir(srcdir .. "/" .. entries[1]) then srcdir = srcdir .. "/" .. entries[1] end
+  local checkout -- a .src.rock of a git/scm source holds the source folder itself
+  if item.src_rock then
+    local rock = work .. "/rock"
+    native.unpack(archive, rock)
+    local url = spec.source and spec.source.url or ""
+    local inner = basename(url:gsub("[?#].*$", ""))
+    archive = rock .. "/" .. inner
+    if inner == "" or not archive_kind(archive) or not exists(archive) then
+      local dir = spec.source and spec.source.dir
+      if not (dir and native.is_dir(rock .. "/" .. dir)) then
+        dir = nil
+        for _, e in ipairs(native.list(rock)) do
+          if native.is_dir(rock .. "/" .. e) then dir = e break end
+        end
+      end
+      if exists(archive) and not native.is_dir(archive) then
+        checkout = nil -- a single file source, copied below
+      elseif dir then
+        checkout = rock .. "/" .. dir
+      else
+        fail("Build", ("%s %s: the .src.rock holds neither %s nor a source folder"):format(name, version, inner))
+      end
     end
+  end
+  if checkout then
+    srcdir = checkout
   else
-    copy_file(archive, srcdir .. "/" .. basename(spec.source.url))
+    if spec.source and spec.source.md5 then
+      local h = native.hash(archive)
+      if h.md5 ~= spec.source.md5:lower() then
+        fail("Hash", ("%s %s: the source %s has md5 %s but the rockspec says %s; the download or the rockspec is "
+          .. "corrupt. Nothing was changed. Try again later, report it to the package's maintainers, or install "
+          .. "another version"):format(name, version, basename(archive), h.md5, spec.source.md5),
+          { package = name, version = version, expected = spec.source.md5, actual = h.md5 })
+      end
+    end
+    if archive_kind(archive) then
+      native.unpack(archive, srcdir)
+      local dir = spec.source and spec.source.dir
+      if dir and native.is_dir(srcdir .. "/" .. dir) then
+        srcdir = srcdir .. "/" .. dir
+      else
+        local entries = native.list(srcdir)
+        if #entries == 1 and native.is_dir(srcdir .. "/" .. entries[1]) then srcdir = srcdir .. "/" .. entries[1] end
+      end
+    else
+      copy_file(archive, srcdir .. "/" .. basename(spec.source.url))
+    end
   end
   local tree = stage .. "/tree"
   local ctx = {
@@ -931,10 +951,16 @@ function envs.create(name, opts)
   if envs.exists(name) then
     fail("Exists", ("environment %q exists already (bioxen env remove %s to start over)"):format(name, name))
   end
+  local p = opts.profile and pkg.profile.show(opts.profile)
   native.mkdirs(env_dir(name) .. "/gens")
-  if opts.profile then
-    local p = pkg.profile.show(opts.profile)
-    pkg.install(p.packages, { env = name, servers = opts.servers, quiet = opts.quiet, action = "create --profile " .. opts.profile })
+  if p then
+    local ok, err = pcall(pkg.install, p.packages,
+      { env = name, servers = opts.servers, quiet = opts.quiet, action = "create --profile " .. opts.profile })
+    if not ok then
+      -- a failed create leaves no environment behind
+      native.remove_tree(env_dir(name))
+      error(err, 0)
+    end
   end
   return env_dir(name)
 end
@@ -1005,8 +1031,15 @@ function envs.import(file, opts)
   if envs.exists(name) and current_gen(name) > 0 then
     fail("Exists", ("environment %q exists already; choose another with --name"):format(name))
   end
+  local fresh = not envs.exists(name)
   ensure_env(name)
-  return pkg.install({}, { env = name, locked = true, lockfile = text, quiet = opts.quiet, servers = opts.servers })
+  local ok, result = pcall(pkg.install, {},
+    { env = name, locked = true, lockfile = text, quiet = opts.quiet, servers = opts.servers })
+  if not ok then
+    if fresh then native.remove_tree(env_dir(name)) end
+    error(result, 0)
+  end
+  return result
 end
 
 local function lock_of(state)

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=6
+RECIPE=7
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -241,6 +241,15 @@ crafted("needs-syslib", "1.0-1", {
     "  build_command = '$(CC) -shared -fPIC -o libbxgone.so gone.c && "
     "$(CC) -shared -fPIC -I$(LUA_INCDIR) -o usesys.so usesys.c -L. -lbxgone',\n"
     "  install = { lib = { usesys = 'usesys.so' } } }\n")
+# A git-sourced rock as `luarocks pack` makes it: the .src.rock holds the checkout folder.
+scm_spec = ("package = 'scm-style'\nversion = '1.0-1'\n"
+            "source = { url = 'git+https://example.invalid/scm-style.git', tag = 'v1.0' }\n"
+            "description = { summary = 'bioxen test rock: scm-style', license = 'MIT' }\n"
+            "build = { type = 'builtin', modules = { scm_style = 'src/scm_style.lua' } }\n")
+with zipfile.ZipFile(f"{repo}/scm-style-1.0-1.src.rock", "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("scm-style-1.0-1.rockspec", scm_spec)
+    z.writestr("scm-style/src/scm_style.lua", lua_mod("scm_style"))
+open(f"{repo}/scm-style-1.0-1.rockspec", "w").write(scm_spec)
 # Depends on inspect through a per-platform override (unix only; windows names a missing rock).
 crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
         "dependencies = { platforms = { unix = { 'inspect >= 3' }, windows = { 'nonexistent' } } }\n"
