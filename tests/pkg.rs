@@ -269,15 +269,20 @@ fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
     ok(&pkg(&home, &m, &["install", "inspect"]));
     let before = history(&home);
     for signal in [libc::SIGKILL, libc::SIGINT] {
+        // With SIGINT, two more packages build beside the slow one (parallel workers).
+        let mut args = vec![
+            "pkg",
+            "install",
+            "slow-build",
+            "--server",
+            &m.url,
+            "--quiet",
+        ];
+        if signal == libc::SIGINT {
+            args.push("cycle-a");
+        }
         let mut child = home
-            .cmd(&[
-                "pkg",
-                "install",
-                "slow-build",
-                "--server",
-                &m.url,
-                "--quiet",
-            ])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -287,6 +292,9 @@ fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
         unsafe { libc::kill(child.id() as i32, signal) };
         let st = child.wait().unwrap();
         assert!(!st.success());
+        if signal == libc::SIGINT {
+            assert_eq!(st.code(), Some(130), "Ctrl-C keeps its exit status");
+        }
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "the build (sleep 30) was not stopped"

@@ -528,7 +528,7 @@ local function parallel(items, n, fn)
   local next_i, errors, workers = 0, {}, {}
   for _ = 1, math.min(n, #items) do
     workers[#workers + 1] = task.spawn(function()
-      while true do
+      while #errors == 0 do -- after a failure, start nothing new
         next_i = next_i + 1
         local i = next_i
         if i > #items then return end

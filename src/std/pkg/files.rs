@@ -212,7 +212,7 @@ pub async fn remove_tree(_: Lua, path: String) -> LuaResult<()> {
     .await
 }
 
-/// `run(argv, {cwd=, env={}})` -> {status, output} (stdout and stderr merged in order of reading).
+/// `run(argv, {cwd=, env={}})` -> {status, output} (stdout, then stderr).
 pub async fn run(lua: Lua, (argv, opts): (Vec<String>, Option<Table>)) -> LuaResult<Table> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(error("Argument", "run needs a command"));
@@ -234,10 +234,17 @@ pub async fn run(lua: Lua, (argv, opts): (Vec<String>, Option<Table>)) -> LuaRes
             }
         }
     }
-    let out = cmd
-        .output()
-        .await
+    let child = cmd
+        .spawn()
         .map_err(|e| error("Build", format!("cannot run {prog}: {e}")))?;
+    // Ctrl-C stops the build at once: the child is killed when its future is dropped,
+    // also when this runs in a task other than the main chunk.
+    let out = tokio::select! {
+        out = child.wait_with_output() => out.map_err(|e| error("Build", format!("cannot run {prog}: {e}")))?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(error("Interrupted", format!("interrupted while running {prog}")));
+        }
+    };
     let t = lua.create_table()?;
     t.set("status", out.status.code().unwrap_or(-1))?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
