@@ -667,6 +667,15 @@ fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
         out.contains("fix: install the package that provides libbxgone.so"),
         "{out}"
     );
+    // external_dependencies: found (zlib) and missing, named with what to install
+    ok(&pkg(&home, &m, &["install", "uses-zlib"]));
+    let got = common::lua_ok(&home, "print(require('usezlib')():match('^%d+%.'))");
+    assert!(!got.trim().is_empty(), "zlib version expected: {got}");
+    let err = failed(&pkg(&home, &m, &["install", "needs-missing-lib"]));
+    assert!(
+        err.contains("needs the system library BXNOPE (bxnope/bxnope.h), which is not installed"),
+        "{err}"
+    );
     let err = failed(&home.run(&["pkg", "list", "--env", "nope"], None));
     assert!(err.contains("no environment \"nope\""), "{err}");
 }

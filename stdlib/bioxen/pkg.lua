@@ -564,7 +564,10 @@ local function compile_module(ctx, mod, info)
       local obj = ctx.work .. "/obj/" .. mod .. "-" .. i .. ".o"
       native.mkdirs(dirname(obj))
       local argv = { ctx.vars.CC, "-O2", "-fPIC", "-I" .. ctx.vars.LUA_INCDIR }
-      for _, d in ipairs(incdirs) do argv[#argv + 1] = "-I" .. substitute(d, ctx.vars) end
+      for _, d in ipairs(incdirs) do
+        local dir = substitute(d, ctx.vars)
+        if dir ~= "" then argv[#argv + 1] = "-I" .. dir end
+      end
       for _, d in ipairs(defines) do argv[#argv + 1] = "-D" .. d end
       for _, d in ipairs(extra) do argv[#argv + 1] = d end
       for _, a in ipairs({ "-c", src, "-o", obj }) do argv[#argv + 1] = a end
@@ -580,7 +583,10 @@ local function compile_module(ctx, mod, info)
     native.mkdirs(dirname(so))
     local argv = { ctx.vars.CC, "-shared", "-o", so }
     for _, o in ipairs(objects) do argv[#argv + 1] = o end
-    for _, d in ipairs(libdirs) do argv[#argv + 1] = "-L" .. substitute(d, ctx.vars) end
+    for _, d in ipairs(libdirs) do
+      local dir = substitute(d, ctx.vars)
+      if dir ~= "" then argv[#argv + 1] = "-L" .. dir end
+    end
     for _, l in ipairs(libraries) do argv[#argv + 1] = "-l" .. l end
     local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
     if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
@@ -695,6 +701,49 @@ local function install_table(ctx, install)
   end
 end
 
+local multiarch
+-- Finds each of the rockspec's external_dependencies (a header and/or library)
+-- under the usual prefixes and sets NAME_DIR, NAME_INCDIR, NAME_LIBDIR, as LuaRocks does.
+local function external_deps(ctx, deps)
+  if type(deps) ~= "table" then return end
+  if multiarch == nil then
+    local r = run({ ctx.vars.CC, "-print-multiarch" })
+    multiarch = r.status == 0 and r.output:match("^%s*(%S+)") or false
+  end
+  for _, name in ipairs(sorted_keys(deps)) do
+    local want, found = deps[name], false
+    if type(want) == "table" then
+      for _, prefix in ipairs({ "/usr", "/usr/local", "/opt/local" }) do
+        local inc = prefix .. "/include"
+        local libdirs = { prefix .. "/lib", prefix .. "/lib64" }
+        if multiarch then table.insert(libdirs, 1, prefix .. "/lib/" .. multiarch) end
+        local header_ok = not want.header or exists(inc .. "/" .. want.header)
+        local libdir
+        if want.library then
+          for _, d in ipairs(libdirs) do
+            for _, f in ipairs({ "lib" .. want.library .. ".so", "lib" .. want.library .. ".a", want.library }) do
+              if not libdir and exists(d .. "/" .. f) and not native.is_dir(d .. "/" .. f) then libdir = d end
+            end
+          end
+        end
+        if header_ok and (not want.library or libdir) then
+          ctx.vars[name .. "_DIR"], ctx.vars[name .. "_INCDIR"] = prefix, inc
+          ctx.vars[name .. "_LIBDIR"] = libdir or (multiarch and prefix .. "/lib/" .. multiarch or prefix .. "/lib")
+          found = true
+          break
+        end
+      end
+      if not found then
+        local what = want.header or ("lib" .. tostring(want.library))
+        fail("Build", ("%s %s needs the system library %s (%s), which is not installed (the environment is "
+          .. "unchanged). Install its development package (apt-file search %s; e.g. sudo apt-get install lib%s-dev), "
+          .. "then try again"):format(ctx.name, ctx.version, name, what, what,
+          (want.library or name):lower()), { package = ctx.name, dependency = name, missing = what })
+      end
+    end
+  end
+end
+
 local BUILDERS = {
   builtin = build_builtin, module = build_builtin, none = function() end,
   make = build_make, cmake = build_cmake,
@@ -803,6 +852,7 @@ function build_staged(item, opts)
     name = name, version = version, srcdir = srcdir, work = work, tree = tree, vars = lua_vars(tree), notes = {},
   }
   local build = spec.build or {}
+  external_deps(ctx, spec.external_dependencies)
   local builder = BUILDERS[build.type or "builtin"]
   if not builder then
     fail("Build", ("%s %s: build type %q is not supported (bioxen builds builtin, make, cmake, command)")

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=7
+RECIPE=8
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -241,6 +241,17 @@ crafted("needs-syslib", "1.0-1", {
     "  build_command = '$(CC) -shared -fPIC -o libbxgone.so gone.c && "
     "$(CC) -shared -fPIC -I$(LUA_INCDIR) -o usesys.so usesys.c -L. -lbxgone',\n"
     "  install = { lib = { usesys = 'usesys.so' } } }\n")
+# External dependencies: zlib is found (its variables used), a made-up one is reported.
+crafted("uses-zlib", "1.0-1", {
+    "usezlib.c": '#include "lua.h"\n#include <zlib.h>\n'
+                 'static int v(lua_State *L) { lua_pushstring(L, zlibVersion()); return 1; }\n'
+                 'int luaopen_usezlib(lua_State *L) { lua_pushcfunction(L, v); return 1; }\n'},
+    "external_dependencies = { ZLIB = { header = 'zlib.h', library = 'z' } }\n"
+    "build = { type = 'builtin', modules = { usezlib = { sources = { 'usezlib.c' },\n"
+    "  incdirs = { '$(ZLIB_INCDIR)' }, libdirs = { '$(ZLIB_LIBDIR)' }, libraries = { 'z' } } } }\n")
+crafted("needs-missing-lib", "1.0-1", {"m.c": "int x;\n"},
+    "external_dependencies = { BXNOPE = { header = 'bxnope/bxnope.h' } }\n"
+    "build = { type = 'builtin', modules = { m = 'm.c' } }\n")
 # A git-sourced rock as `luarocks pack` makes it: the .src.rock holds the checkout folder.
 scm_spec = ("package = 'scm-style'\nversion = '1.0-1'\n"
             "source = { url = 'git+https://example.invalid/scm-style.git', tag = 'v1.0' }\n"
