@@ -239,15 +239,14 @@ fn a_dependency_cycle_installs_both() {
     assert_eq!(got.trim(), "scm_style");
 }
 
+/// Waits until this child (not a killed predecessor) is building slow-build.
 fn wait_for_build(home: &Home, child: &mut Child) {
     let dir = home.path().join("cache/pkg/build");
+    let name = format!("slow-build-1.0-1.tmp-{}", child.id());
     let start = Instant::now();
     loop {
         let building = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("slow-build"))
-            })
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy() == name))
             .unwrap_or(false);
         if building {
             return;
