@@ -2,7 +2,9 @@
 # Debian packages the tests use: reference interpreters and C modules for Lua 5.1,
 # hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
 set -euo pipefail
-APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time luarocks zip liblua5.1-0-dev)
+APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time)
+APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
+APT_PACKAGES+=(luarocks zip liblua5.1-0-dev)  # pkg: the test mirror and the luarocks benchmark
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -20,6 +20,21 @@ enum Work {
     Call(String, Vec<Val>),
 }
 
+/// Work borrowed from the caller (synchronous execs copy nothing).
+enum WorkRef<'a> {
+    Exec(&'a [u8]),
+    Call(&'a str, &'a [Val]),
+}
+
+impl Work {
+    fn borrow(&self) -> WorkRef<'_> {
+        match self {
+            Work::Exec(code) => WorkRef::Exec(code),
+            Work::Call(name, args) => WorkRef::Call(name, args),
+        }
+    }
+}
+
 struct Pending {
     job: Arc<JobShared>,
     work: Work,
@@ -37,7 +52,7 @@ pub struct VmShared {
 }
 
 impl VmShared {
-    fn run(&self, work: &Work, exec_id: u64) -> ExecResult {
+    fn run(&self, work: WorkRef, exec_id: u64) -> ExecResult {
         let guard = self.child.lock().unwrap();
         let Some(child) = guard.as_ref() else {
             return ExecResult::failure("Closed", format!("VM {} is closed", self.id));
@@ -49,8 +64,8 @@ impl VmShared {
             Box::new(watchdog::arm(exec_id, &interrupter, t))
         };
         let r = match work {
-            Work::Exec(code) => child.exec(code, &arm),
-            Work::Call(name, args) => child.call(name, args, &arm),
+            WorkRef::Exec(code) => child.exec(code, &arm),
+            WorkRef::Call(name, args) => child.call(name, args, &arm),
         };
         self.current.store(0, Ordering::SeqCst);
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -172,7 +187,7 @@ fn worker(p: &'static Pool) {
             let r = if job.cancelled.load(Ordering::SeqCst) {
                 ExecResult::failure("Cancelled", "the job was cancelled before it started")
             } else {
-                vm.run(&work, job.id)
+                vm.run(work.borrow(), job.id)
             };
             job.complete(r);
         }
@@ -246,7 +261,7 @@ impl UserData for ThreadVm {
             }
             let r = this
                 .0
-                .run(&Work::Exec(code.as_bytes().to_vec()), watchdog::next_id());
+                .run(WorkRef::Exec(&code.as_bytes()), watchdog::next_id());
             r.to_lua(lua)
         });
         methods.add_method("exec_async", |_, this, code: mlua::LuaString| {
@@ -262,7 +277,7 @@ impl UserData for ThreadVm {
                     return Err(closed_error(&this.0.id));
                 }
                 let args = super::copy_args(&args)?;
-                let r = this.0.run(&Work::Call(name, args), watchdog::next_id());
+                let r = this.0.run(WorkRef::Call(&name, &args), watchdog::next_id());
                 r.to_lua(lua)
             },
         );
