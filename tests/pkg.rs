@@ -678,3 +678,31 @@ fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
     let err = failed(&home.run(&["pkg", "list", "--env", "nope"], None));
     assert!(err.contains("no environment \"nope\""), "{err}");
 }
+
+#[test]
+fn servers_and_collections_come_from_the_users_files() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // No --server: the pkg.servers list of the configuration file.
+    home.write(
+        "config/config.json",
+        &format!(r#"{{"pkg": {{"servers": ["{}"]}}}}"#, m.url),
+    );
+    ok(&home.run(&["pkg", "install", "inspect", "--quiet"], None));
+    // A user collection adds to the shipped catalog and feeds recommend.
+    home.write(
+        "config/pkg/collections/lab.json",
+        r#"{"summary": "our lab's picks", "packages": ["inspect", "coxpcall"]}"#,
+    );
+    let out = ok(&home.run(&["pkg", "recommend"], None));
+    assert!(
+        out.contains("coxpcall") && out.contains("completes the lab collection (our lab's picks)"),
+        "{out}"
+    );
+    // A broken user file is named.
+    home.write("config/pkg/profiles/bad.json", "{ nope");
+    let err = failed(&home.run(&["pkg", "profile", "list"], None));
+    assert!(
+        err.contains("profiles/bad.json is not a valid JSON profiles file"),
+        "{err}"
+    );
+}

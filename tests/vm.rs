@@ -231,7 +231,14 @@ fn basic_usage_example_runs() {
 #[test]
 fn sandbox_limits_example_stops_every_attempt_on_both_backends() {
     let out = run_example("sandbox_limits.lua");
-    for kind in ["Sandbox", "Timeout", "MemoryLimit", "OutputLimit", "Value", "Syntax"] {
+    for kind in [
+        "Sandbox",
+        "Timeout",
+        "MemoryLimit",
+        "OutputLimit",
+        "Value",
+        "Syntax",
+    ] {
         assert_eq!(
             out.matches(&format!("-> {kind}")).count(),
             2 * match kind {
