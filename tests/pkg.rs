@@ -408,6 +408,18 @@ fn remove_refuses_to_break_a_dependent_unless_forced() {
     );
     ok(&pkg(&home, &m, &["remove", "say", "--force"]));
     assert!(!ok(&home.run(&["pkg", "list"], None)).contains("say"));
+    // Removing what was asked for also removes dependencies nothing else needs.
+    ok(&pkg(&home, &m, &["install", "penlight", "inspect"]));
+    let out = ok(&pkg(&home, &m, &["remove", "penlight"]));
+    assert!(
+        out.contains("- luafilesystem") && out.contains("- penlight"),
+        "{out}"
+    );
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(
+        list.contains("inspect") && !list.contains("luafilesystem"),
+        "{list}"
+    );
 }
 
 #[test]

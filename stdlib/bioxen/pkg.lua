@@ -1320,8 +1320,25 @@ function pkg.remove(names, opts)
     local d = V.parse_dependency(r)
     if d and not going[d.name] then state.requests[#state.requests + 1] = r end
   end
+  -- dependencies nothing needs any more go too (what was asked for stays)
+  local keep = {}
+  local function mark(name)
+    if keep[name] or not state.packages[name] then return end
+    keep[name] = true
+    for _, d in ipairs(state.packages[name].dependencies or {}) do mark(d) end
+  end
+  for _, r in ipairs(state.requests) do mark(V.parse_dependency(r).name) end
+  for pname, p in pairs(state.packages) do
+    if p.pinned or opts.force then mark(pname) end
+  end
+  local removed = {}
+  for pname in pairs(old.packages) do
+    if not keep[pname] then removed[#removed + 1] = pname end
+  end
+  table.sort(removed)
+  for _, pname in ipairs(removed) do state.packages[pname] = nil end
   local n = commit(env, state, "remove " .. table.concat(names, " "))
-  return { env = env, generation = n }
+  return { env = env, generation = n, removed = removed }
 end
 
 --- Updates the named packages (or all) to the newest versions the constraints allow.
