@@ -1066,6 +1066,8 @@ end
 --- The lockfile text of an environment.
 function envs.export(name)
   name = name or envs.active()
+  check_env_name(name)
+  if not envs.exists(name) then fail("NotFound", ("no environment %q (bioxen env list shows them)"):format(name)) end
   local n = current_gen(name)
   if n == 0 then fail("Env", ("environment %q has no packages yet, so no lockfile"):format(name)) end
   return read_file(("%s/gens/%d/bioxen.lock"):format(env_dir(name), n))
@@ -1184,6 +1186,10 @@ local function install_locked(name, text, opts)
   local ok, lock = pcall(json.decode, text or "")
   if not ok or type(lock) ~= "table" or type(lock.packages) ~= "table" then
     fail("Locked", "the lockfile is not a bioxen.lock (JSON with a packages table)")
+  end
+  if lock.format ~= "bioxen.lock/1" or (lock.lua and lock.lua ~= LUA_VERSION) then
+    fail("Locked", ("the lockfile is %s for Lua %s; this bioxen reads bioxen.lock/1 for Lua %s"):format(
+      tostring(lock.format), tostring(lock.lua), LUA_VERSION))
   end
   local plan, jobs, names = { packages = {}, order = sorted_keys(lock.packages) }, {}, {}
   local dir = cache_dir() .. "/rockspecs"
