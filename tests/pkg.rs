@@ -718,3 +718,35 @@ fn servers_and_collections_come_from_the_users_files() {
         "{err}"
     );
 }
+
+#[test]
+fn installs_rock_and_rockspec_files_from_disk_and_skips_a_dead_server() {
+    let home = Home::new();
+    let repo = repo();
+    let rock = repo.join("inspect-3.1.1-1.src.rock");
+    let spec = repo.join("dkjson-2.6-1.rockspec");
+    let o = home.run(
+        &[
+            "pkg",
+            "install",
+            rock.to_str().unwrap(),
+            spec.to_str().unwrap(),
+            "--server",
+            "/nonexistent/repo",
+        ],
+        None,
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("+ inspect 3.1.1-1") && out.contains("+ dkjson 2.6-1"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("warning: Server: no LuaRocks manifest at /nonexistent/repo"),
+        "{}",
+        stderr(&o)
+    );
+    common::lua_ok(&home, "assert(require('inspect') and require('dkjson'))");
+    let err = failed(&home.run(&["pkg", "install", "nope.src.rock"], None));
+    assert!(err.contains("no file nope.src.rock"), "{err}");
+}

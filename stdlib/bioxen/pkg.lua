@@ -151,11 +151,26 @@ end
 -- ---------------------------------------------------------------------------
 -- servers and manifests
 
+-- Rocks installed from local files (`pkg install ./x-1.0-1.src.rock`) each get a
+-- one-rock repository in the cache, which stays a source after the configured ones.
+local function local_repos()
+  local dir, out = envlib.dirs().cache .. "/pkg/local", {}
+  for _, name in ipairs(native.list(dir)) do out[#out + 1] = dir .. "/" .. name end
+  return out
+end
+
 local function servers(opts)
-  if opts and opts.servers and #opts.servers > 0 then return opts.servers end
-  local configured = envlib.config.get("pkg.servers")
-  if type(configured) == "table" and #configured > 0 then return configured end
-  return DEFAULT_SERVERS
+  local list = DEFAULT_SERVERS
+  if opts and opts.servers and #opts.servers > 0 then
+    list = opts.servers
+  else
+    local configured = envlib.config.get("pkg.servers")
+    if type(configured) == "table" and #configured > 0 then list = configured end
+  end
+  local out = {}
+  for _, s in ipairs(list) do out[#out + 1] = s end
+  for _, s in ipairs(local_repos()) do out[#out + 1] = s end
+  return out
 end
 
 local function is_url(s) return s:match("^%a[%w+.-]*://") ~= nil end
@@ -200,9 +215,14 @@ end
 
 --- All versions on the servers: name -> version -> { server, rockspec = bool, src = bool }.
 function pkg.index(opts)
-  local index = {}
-  for _, server in ipairs(servers(opts)) do
-    local m = load_manifest(server, opts)
+  local index, failures, list = {}, {}, servers(opts)
+  for _, server in ipairs(list) do
+    -- as LuaRocks: a server that cannot be read is reported and skipped while others work
+    local ok, m = pcall(load_manifest, server, opts)
+    if not ok then
+      failures[#failures + 1] = m
+      m = { repository = {} }
+    end
     for name, versions in pairs(m.repository) do
       local lname = name:lower()
       index[lname] = index[lname] or {}
@@ -218,6 +238,8 @@ function pkg.index(opts)
       end
     end
   end
+  if #failures == #list then error(failures[1], 0) end
+  for _, f in ipairs(failures) do say(opts, "warning: %s", tostring(f)) end
   return index
 end
 
@@ -968,7 +990,7 @@ local function env_dir(name) return envs_root() .. "/" .. name end
 
 local envs = {}
 pkg.envs = envs
-local read_env
+local read_env, local_rock
 
 --- The active environment: BIOXEN_ENV, else the one `env use` chose, else "default".
 function envs.active()
@@ -1245,6 +1267,40 @@ local function install_locked(name, text, opts)
   return { env = name, generation = n, packages = state.packages }
 end
 
+-- `pkg install FILE`: a .src.rock or .rockspec on disk becomes a one-rock
+-- repository in the cache; returns the request "name == version" for it.
+function local_rock(r)
+  if type(r) ~= "string" or not (r:match("%.src%.rock$") or r:match("%.rockspec$")) then return nil end
+  if not exists(r) then fail("NotFound", ("no file %s"):format(r)) end
+  local base = basename(r)
+  local stem = base:gsub("%.src%.rock$", ""):gsub("%.rockspec$", "")
+  local name, version = stem:match("^(.+)%-([^%-]+%-%d+)$")
+  if not name then
+    fail("Argument", ("%s: a rock file is named NAME-VERSION-REVISION.src.rock or .rockspec (as luarocks pack "
+      .. "makes them)"):format(base))
+  end
+  name = name:lower()
+  local dir = envlib.dirs().cache .. "/pkg/local/" .. name .. "-" .. version
+  native.remove_tree(dir)
+  native.mkdirs(dir)
+  local is_rock = base:match("%.src%.rock$") ~= nil
+  if is_rock then
+    native.copy(r, dir .. "/" .. name .. "-" .. version .. ".src.rock")
+    local tmp = dir .. "/unpacked"
+    native.unpack(r, tmp)
+    local spec = tmp .. "/" .. stem .. ".rockspec"
+    if not exists(spec) then fail("Unpack", ("%s holds no %s.rockspec"):format(base, stem)) end
+    native.copy(spec, dir .. "/" .. name .. "-" .. version .. ".rockspec")
+    native.remove_tree(tmp)
+  else
+    native.copy(r, dir .. "/" .. name .. "-" .. version .. ".rockspec")
+  end
+  write_file(dir .. "/manifest", ("repository = { [%q] = { [%q] = { { arch = \"rockspec\" }%s } } }\n")
+    :format(name, version, is_rock and ', { arch = "src" }' or ""))
+  manifest_cache[dir] = nil
+  return name .. " == " .. version
+end
+
 -- The environment a query reads: a name given with --env must exist.
 function read_env(opts)
   local name = opts and opts.env or envs.active()
@@ -1284,11 +1340,14 @@ function pkg.install(requests, opts)
     return install_locked(name, text, opts)
   end
   if type(requests) == "string" then requests = { requests } end
+  local asked = {}
+  for i, r in ipairs(requests or {}) do asked[i] = local_rock(r) or r end
+  requests = asked
   local old = load_state(name)
   local reqs = merge_requests(old.requests, requests or {})
   local prefer = {}
   for pname, p in pairs(old.packages) do prefer[pname] = p.version end
-  local plan = pkg.resolve(reqs, { servers = opts.servers, prefer = prefer, pins = pins_of(old) })
+  local plan = pkg.resolve(reqs, { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet })
   local infos = realise(plan, opts)
   local state = state_from(plan, infos, reqs, old)
   local n = commit(name, state, opts.action or ("install " .. table.concat(requests or {}, " ")))
@@ -1363,7 +1422,7 @@ function pkg.update(names, opts)
       if not only[pname] then prefer[pname] = p.version end
     end
   end
-  local plan = pkg.resolve(old.requests, { servers = opts.servers, prefer = prefer, pins = pins_of(old) })
+  local plan = pkg.resolve(old.requests, { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet })
   local changed = false
   for pname, p in pairs(plan.packages) do
     if not old.packages[pname] or old.packages[pname].version ~= p.version then changed = true end
