@@ -3,7 +3,8 @@ local pkg = require("bioxen.pkg")
 
 local USAGE = [[
 usage: bioxen pkg VERB [options]
-  install NAME[ CONSTRAINT]...   install packages (e.g. "penlight >= 1.13"); --locked reproduces bioxen.lock
+  install NAME[ CONSTRAINT]...   install packages (e.g. "penlight >= 1.13"), or FILE.src.rock / FILE.rockspec;
+                                 --locked reproduces bioxen.lock (--lockfile FILE: another one)
   remove NAME...                 remove packages (refuses to break a dependent unless --force)
   update [NAME...]               newest versions the constraints allow
   list                           installed packages
