@@ -21,6 +21,7 @@ local LUA_VERSION = "5.1"
 local PROVIDED = { lua = "5.1-1", luajit = "2.1-1" }
 local PLATFORMS = { "unix", "linux" } -- least to most specific, as LuaRocks applies them
 local DEFAULT_SERVERS = { "https://luarocks.org" }
+local MANIFEST_TTL = 60 -- seconds a downloaded manifest is reused
 
 -- ---------------------------------------------------------------------------
 -- small helpers
@@ -194,6 +195,12 @@ local function load_manifest(server, opts)
     native.mkdirs(dir)
     for _, name in ipairs({ "manifest", "manifest-" .. LUA_VERSION }) do
       local dest = dir .. "/" .. slug(base) .. "-" .. name
+      -- as LuaRocks: a manifest fetched less than a minute ago is reused (pkg update refetches)
+      local age = native.mtime(dest) and os.time() - native.mtime(dest)
+      if age and age >= 0 and age < MANIFEST_TTL and not (opts and opts.refresh) then
+        text, source = read_file(dest), base .. "/" .. name
+        break
+      end
       local r = native.fetch({ { url = base .. "/" .. name, dest = dest } }, { progress = false })[1]
       if not r.error then
         text, source = read_file(dest), base .. "/" .. name
@@ -1422,7 +1429,8 @@ function pkg.update(names, opts)
       if not only[pname] then prefer[pname] = p.version end
     end
   end
-  local plan = pkg.resolve(old.requests, { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet })
+  local plan = pkg.resolve(old.requests,
+    { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet, refresh = true })
   local changed = false
   for pname, p in pairs(plan.packages) do
     if not old.packages[pname] or old.packages[pname].version ~= p.version then changed = true end

@@ -281,6 +281,15 @@ pub fn list(_: &Lua, dir: String) -> LuaResult<Vec<String>> {
     Ok(names)
 }
 
+/// `mtime(path)` -> seconds since the epoch of the last change, or nil when missing.
+pub fn mtime(_: &Lua, path: String) -> LuaResult<Option<f64>> {
+    Ok(std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64()))
+}
+
 pub fn mkdirs(_: &Lua, dir: String) -> LuaResult<()> {
     std::fs::create_dir_all(&dir).map_err(io_err("Io", format!("cannot create {dir}")))
 }

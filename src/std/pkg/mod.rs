@@ -25,6 +25,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .function("read_link", files::read_link)
         .function("list", files::list)
         .function("mkdirs", files::mkdirs)
+        .function("mtime", files::mtime)
         .function("is_dir", files::is_dir)
         .function("headers", files::headers)
         .function("progress", progress::new)
