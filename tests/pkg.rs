@@ -750,3 +750,25 @@ fn installs_rock_and_rockspec_files_from_disk_and_skips_a_dead_server() {
     let err = failed(&home.run(&["pkg", "install", "nope.src.rock"], None));
     assert!(err.contains("no file nope.src.rock"), "{err}");
 }
+
+#[test]
+fn concurrent_changes_to_one_environment_take_turns() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect"]));
+    let spawn = |name: &str| {
+        home.cmd(&["pkg", "install", name, "--server", &m.url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("dkjson"), spawn("lpeg"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    ok(&a);
+    ok(&b);
+    let list = ok(&home.run(&["pkg", "list"], None));
+    for p in ["inspect", "dkjson", "lpeg"] {
+        assert!(list.contains(p), "{p} lost by a concurrent change: {list}");
+    }
+    assert_eq!(current(&home), "gens/3");
+}

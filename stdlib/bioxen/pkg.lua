@@ -1334,7 +1334,7 @@ end
 
 --- Installs packages ("name", "name >= 1.0", ...) into an environment as one
 --- new generation. opts: env, servers, locked (+ lockfile text), quiet.
-function pkg.install(requests, opts)
+local function do_install(requests, opts)
   opts = opts or {}
   local name = target_env(opts)
   if opts.locked then
@@ -1362,7 +1362,7 @@ function pkg.install(requests, opts)
 end
 
 --- Removes packages; refuses while another package depends on one (unless opts.force).
-function pkg.remove(names, opts)
+local function do_remove(names, opts)
   opts = opts or {}
   if type(names) == "string" then names = { names } end
   local env = target_env(opts)
@@ -1414,7 +1414,7 @@ function pkg.remove(names, opts)
 end
 
 --- Updates the named packages (or all) to the newest versions the constraints allow.
-function pkg.update(names, opts)
+local function do_update(names, opts)
   opts = opts or {}
   local env = target_env(opts)
   local old = load_state(env)
@@ -1446,7 +1446,7 @@ function pkg.update(names, opts)
 end
 
 --- Pins (or with opts.unpin, unpins) installed packages at their current version.
-function pkg.pin(names, opts)
+local function do_pin(names, opts)
   opts = opts or {}
   if type(names) == "string" then names = { names } end
   local env = target_env(opts)
@@ -1535,7 +1535,7 @@ function pkg.history(opts)
 end
 
 --- Returns the environment to generation N (default: the one before the current) atomically.
-function pkg.rollback(n, opts)
+local function do_rollback(n, opts)
   local env = read_env(opts)
   local cur = current_gen(env)
   if n == nil then
@@ -1553,6 +1553,35 @@ function pkg.rollback(n, opts)
   native.swap_link("gens/" .. n, env_dir(env) .. "/current")
   return { env = env, generation = n, previous = cur }
 end
+
+
+-- One change at a time per environment: the operations below hold an exclusive
+-- lock on envs/NAME/lock (another bioxen waits, saying so).
+local function with_lock(opts, fn, ...)
+  local name = target_env(opts)
+  local path = env_dir(name) .. "/lock"
+  local held = native.lock(path, false)
+  if not held then
+    say(opts, "waiting for another bioxen that is changing environment %s", name)
+    held = native.lock(path, true)
+  end
+  local result = { pcall(fn, ...) }
+  held:unlock()
+  if not result[1] then error(result[2], 0) end
+  return unpack(result, 2)
+end
+
+--- Installs packages ("name", "name >= 1.0", or .src.rock/.rockspec files) into an
+--- environment as one new generation. opts: env, servers, locked (+ lockfile text), quiet.
+function pkg.install(requests, opts) return with_lock(opts, do_install, requests, opts) end
+--- Removes packages; refuses while another package depends on one (unless opts.force).
+function pkg.remove(names, opts) return with_lock(opts, do_remove, names, opts) end
+--- Updates the named packages (or all) to the newest versions the constraints allow.
+function pkg.update(names, opts) return with_lock(opts, do_update, names, opts) end
+--- Pins (or with opts.unpin, unpins) installed packages at their current version.
+function pkg.pin(names, opts) return with_lock(opts, do_pin, names, opts) end
+--- Returns the environment to generation N (default: the one before the current) atomically.
+function pkg.rollback(n, opts) return with_lock(opts, do_rollback, n, opts) end
 
 -- ---------------------------------------------------------------------------
 -- health and recommendations

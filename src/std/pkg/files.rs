@@ -345,3 +345,39 @@ pub fn headers(_: &Lua, _: ()) -> LuaResult<String> {
     }
     Ok(dir.display().to_string())
 }
+
+/// An exclusive lock on a file (flock), released by `unlock()` or when collected.
+pub struct FileLock(Option<std::fs::File>);
+
+impl mlua::UserData for FileLock {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
+        m.add_method_mut("unlock", |_, lock, ()| {
+            lock.0 = None;
+            Ok(())
+        });
+    }
+}
+
+/// `lock(path)` -> a held lock, or nil and no wait when another process holds it
+/// and `wait` is false; with `wait` it waits (without blocking other tasks).
+pub async fn lock(_: Lua, (path, wait): (String, Option<bool>)) -> LuaResult<Option<FileLock>> {
+    blocking(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("Io", format!("cannot open the lock {path}")))?;
+        let flags = if wait.unwrap_or(false) {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_EX | libc::LOCK_NB
+        };
+        if unsafe { libc::flock(file.as_raw_fd(), flags) } != 0 {
+            return Ok(None);
+        }
+        Ok(Some(FileLock(Some(file))))
+    })
+    .await
+}

@@ -26,6 +26,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .function("list", files::list)
         .function("mkdirs", files::mkdirs)
         .function("mtime", files::mtime)
+        .async_function("lock", files::lock)
         .function("is_dir", files::is_dir)
         .function("headers", files::headers)
         .function("progress", progress::new)
