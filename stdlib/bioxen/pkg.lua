@@ -793,13 +793,31 @@ local function pid_alive(pid) return native.is_dir("/proc/" .. pid) end
 -- Removes what interrupted runs left behind (staging folders of dead processes).
 local function sweep(dir)
   for _, name in ipairs(native.list(dir)) do
-    local pid = name:match("%.tmp%-(%d+)$")
+    local pid = name:match("%.tmp%-(%d+)$") or name:match("%.old%-(%d+)$")
     if pid and not pid_alive(pid) then native.remove_tree(dir .. "/" .. name) end
   end
 end
 
 local function store_dir(name, version, rockspec_sha)
   return ("%s/%s/%s-%s"):format(store_root(), name, version, rockspec_sha:sub(1, 16))
+end
+
+local function load_info(dir)
+  local text = read_file(dir .. "/info.json")
+  return text and json.decode(text)
+end
+
+-- Whether a store entry still holds exactly the files it was built with
+-- (generations hard-link it, so an edit through an environment shows here).
+local function store_intact(dir, info)
+  local actual = native.tree(dir .. "/tree")
+  for file, sha in pairs(info.files or {}) do
+    if actual[file] ~= sha then return false end
+  end
+  for file in pairs(actual) do
+    if not info.files[file] then return false end
+  end
+  return true
 end
 
 --- Builds one package from its downloaded artifact into the store (staged, then renamed).
@@ -898,30 +916,22 @@ function build_staged(item, opts)
     build_type = build.type or "builtin",
   }
   write_file(stage .. "/info.json", encode(info))
-  native.remove_tree(final)
+  local existing = load_info(final)
+  if existing and store_intact(final, existing) then
+    -- another bioxen built the same package meanwhile: keep its entry (it may be linking it)
+    native.remove_tree(stage)
+    native.remove_tree(work)
+    return existing
+  end
+  local old = final .. ".old-" .. bioxen.env.facts().pid
+  if exists(final) then os.rename(final, old) end
   local ok, err = os.rename(stage, final)
   if not ok then fail("Io", ("cannot move %s into the store: %s"):format(name, err)) end
+  native.remove_tree(old)
   native.remove_tree(work)
   return info
 end
 
-local function load_info(dir)
-  local text = read_file(dir .. "/info.json")
-  return text and json.decode(text)
-end
-
--- Whether a store entry still holds exactly the files it was built with
--- (generations hard-link it, so an edit through an environment shows here).
-local function store_intact(dir, info)
-  local actual = native.tree(dir .. "/tree")
-  for file, sha in pairs(info.files or {}) do
-    if actual[file] ~= sha then return false end
-  end
-  for file in pairs(actual) do
-    if not info.files[file] then return false end
-  end
-  return true
-end
 
 --- Makes sure every planned package is built in the store: downloads what is
 --- missing in parallel, then builds (as many at once as there are CPUs).
