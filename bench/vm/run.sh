@@ -35,8 +35,10 @@ print("| measurement | target | bioxen | peers |")
 print("|---|---|---|---|")
 row("thread: create + exec(`return 2+2`) + close", "<= 50 us", "thread create+exec+close",
     ["lupa create+exec+close"])
+row("thread: the same, CPU of the host process per cycle", "", "thread create+exec+close host CPU")
 row("process (warm pool): create + exec + close", "<= 300 us", "process create+exec+close",
     ["predecessor subprocess per VM, before its wait", "predecessor subprocess per VM, with its 0.5 s wait"])
+row("process: the same, host CPU per cycle (child not counted)", "", "process create+exec+close host CPU")
 row("thread: exec round trip", "<= 2 us", "thread exec round trip", ["lupa exec round trip"])
 row("process: exec round trip", "<= 40 us", "process exec round trip")
 row("10,000 idle thread VMs, RSS", "<= 600 MiB", "10000 idle thread VMs RSS")
@@ -44,5 +46,6 @@ for w in ("fib", "nbody"):
     for b in ("thread", "process"):
         print(f"| {w} in a strict {b} VM / luajit binary | <= 1.05 | "
               f"{v(f'{w} strict {b} / luajit'):.3f}x ({v(f'{w} strict {b} VM'):.0f} ms vs "
-              f"{v(f'{w} luajit binary'):.0f} ms) | lupa luajit21: {v(f'{w} lupa luajit21'):.0f} ms |")
+              f"{v(f'{w} luajit binary'):.0f} ms); vs the bioxen host: {v(f'{w} strict {b} / host'):.3f}x "
+              f"({v(f'{w} bioxen host'):.0f} ms) | lupa luajit21: {v(f'{w} lupa luajit21'):.0f} ms |")
 PY

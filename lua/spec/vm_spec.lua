@@ -34,6 +34,8 @@ for _, backend in ipairs({ "thread", "process" }) do
       local v = new({ globals = { n = 10, list = { 1, 2, { deep = "yes" } } } })
       ok_values(v:exec("x = 1"))
       ok_values(v:exec("return x, n, list[3].deep"), 1, 10, "yes")
+      -- the same source run again runs again (it may reuse its compiled chunk)
+      for i = 1, 3 do ok_values(v:exec("count = (count or 0) + 1 return count"), i) end
       v:close()
     end)
 

@@ -84,7 +84,7 @@ fn command(line: &str) -> Option<Command<'_>> {
     let arg = arg.trim();
     Some(match name {
         "help" => Command::Help,
-        "exit" => Command::Exit,
+        "exit" | "detach" => Command::Exit,
         "load" => Command::Load(arg),
         "reload" => Command::Reload(arg),
         "clear" => Command::Clear,

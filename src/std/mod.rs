@@ -9,6 +9,7 @@ pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod pkg;
+pub mod session;
 pub mod task;
 pub mod vm;
 
@@ -60,6 +61,11 @@ pub const LIBRARIES: &[Library] = &[
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
+    },
+    Library {
+        name: "session",
+        native: Some(session::module),
+        summary: "interactive sessions, the VM manager, persistent sessions",
     },
     Library {
         name: "vm",

@@ -189,4 +189,9 @@ function vm.get(id)
   return v
 end
 
+--- A manager that owns VMs and interactive sessions by id (see docs/api/session.md).
+function vm.manager(opts)
+  return bioxen.session.manager(vm, opts)
+end
+
 return vm

@@ -124,6 +124,25 @@ impl Session {
                 };
                 Some((protocol::RESULT, encode(result)))
             }
+            protocol::SESSION_INPUT => {
+                let text = String::from_utf8_lossy(payload).into_owned();
+                let mut incomplete = false;
+                self.run(|c, arm| {
+                    let sink = std::sync::Arc::new(|b: &[u8]| {
+                        let f = protocol::frame(protocol::SESSION_OUTPUT, b);
+                        let _ = protocol::write_all_fd(out_fd(), &f);
+                    });
+                    incomplete = crate::library::session::feed(c, &text, arm, sink);
+                    ExecResult::default()
+                });
+                Some((protocol::SESSION_DONE, vec![incomplete as u8]))
+            }
+            protocol::SESSION_RESET => {
+                if let Some(c) = self.child.as_ref() {
+                    crate::library::session::repl::reset(c);
+                }
+                Some((protocol::SESSION_DONE, vec![0]))
+            }
             protocol::RESET => {
                 INTERRUPTER.store(std::ptr::null_mut(), Ordering::SeqCst);
                 self.child = None;

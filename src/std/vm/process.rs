@@ -36,15 +36,15 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn tx(&self) -> RawFd {
+    pub fn tx(&self) -> RawFd {
         self.stdin.as_raw_fd()
     }
-    fn rx(&self) -> RawFd {
+    pub fn rx(&self) -> RawFd {
         self.stdout.as_raw_fd()
     }
 
     /// Kills and reaps on a helper thread, then removes the private folder.
-    fn discard(mut self) {
+    pub fn discard(mut self) {
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
         std::thread::spawn(move || {
             let _ = self.os.wait();
@@ -53,7 +53,7 @@ impl Proc {
     }
 
     /// Waits (briefly) for a child whose pipe closed, and says how it died.
-    fn death(mut self) -> (String, String) {
+    pub fn death(mut self) -> (String, String) {
         let deadline = Instant::now() + Duration::from_millis(500);
         let status = loop {
             match self.os.try_wait() {
@@ -161,7 +161,8 @@ fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
     }
     let mut cmd = match external {
         None => {
-            let mut c = Command::new(std::env::current_exe()?);
+            // /proc/self/exe works even after the binary on disk was replaced.
+            let mut c = Command::new("/proc/self/exe");
             c.arg("--vm-child").arg(std::process::id().to_string());
             c
         }
@@ -342,6 +343,11 @@ fn acquire() -> std::io::Result<Proc> {
     let _ = s.tx.lock().unwrap().send(Req::Spawn(tx));
     rx.recv()
         .unwrap_or_else(|_| Err(std::io::Error::other("the VM spawner thread is gone")))
+}
+
+/// Starts a child for an interactive session (src/std/session/process.rs).
+pub fn start_session(opts: &Options) -> Result<Proc, String> {
+    start(opts)
 }
 
 /// Starts (or takes from the pool) a child and builds its VM state.

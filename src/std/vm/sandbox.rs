@@ -368,7 +368,13 @@ pub struct Child {
     pub interrupter: Arc<Interrupter>,
     pub opts: Options,
     chunk_name: String,
+    /// Recently run source -> its compiled chunk (strict and standard only).
+    chunks: std::sync::Mutex<Vec<(Vec<u8>, Function)>>,
 }
+
+/// How many distinct recent chunks a VM keeps compiled, and up to what size.
+const CHUNK_CACHE: usize = 16;
+const CHUNK_CACHE_MAX_LEN: usize = 4096;
 
 fn sandbox_error(level: Level, what: &str) -> mlua::Error {
     let grant = FORBIDDEN
@@ -456,6 +462,7 @@ impl Child {
             lua,
             interrupter,
             chunk_name: format!("={}", opts.id),
+            chunks: std::sync::Mutex::new(Vec::new()),
             opts,
         })
     }
@@ -511,13 +518,7 @@ impl Child {
         self.begin();
         let guard = arm(super::watchdog::secs(self.opts.timeout));
         self.reclaim_if_full();
-        let outcome = self
-            .lua
-            .load(code)
-            .set_name(&self.chunk_name)
-            .set_mode(ChunkMode::Text)
-            .into_function()
-            .and_then(|f| f.call::<MultiValue>(()));
+        let outcome = self.compile(code).and_then(|f| f.call::<MultiValue>(()));
         self.reclaim_after(&outcome);
         drop(guard);
         self.finish(outcome, start)
@@ -558,6 +559,33 @@ impl Child {
         self.reclaim_after(&outcome);
         drop(guard);
         self.finish(outcome, start)
+    }
+
+    /// Compiles source, or reuses the chunk compiled the last time the same
+    /// source ran. A main chunk has no upvalues and the sandboxes have no
+    /// getfenv/setfenv, so running the same closure again is the same as
+    /// compiling it again (trusted code could tell, so it is never cached).
+    fn compile(&self, code: &[u8]) -> LuaResult<Function> {
+        let cacheable = self.opts.sandbox != Level::Trusted && code.len() <= CHUNK_CACHE_MAX_LEN;
+        if cacheable
+            && let Some((_, f)) = self.chunks.lock().unwrap().iter().find(|(c, _)| c == code)
+        {
+            return Ok(f.clone());
+        }
+        let f = self
+            .lua
+            .load(code)
+            .set_name(&self.chunk_name)
+            .set_mode(ChunkMode::Text)
+            .into_function()?;
+        if cacheable {
+            let mut chunks = self.chunks.lock().unwrap();
+            if chunks.len() >= CHUNK_CACHE {
+                chunks.remove(0);
+            }
+            chunks.push((code.to_vec(), f.clone()));
+        }
+        Ok(f)
     }
 
     fn begin(&self) {
