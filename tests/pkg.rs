@@ -233,6 +233,13 @@ fn a_dependency_cycle_installs_both() {
         "print(require('cycle_a').name, require('cycle_b').name)",
     );
     assert_eq!(got.trim(), "cycle_a\tcycle_b");
+    // Rockspec 3.0 without build.modules: modules found under src/.
+    ok(&pkg(&home, &m, &["install", "auto-modules"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('auto').name, require('auto.util').name, require('auto_top').name)",
+    );
+    assert_eq!(got.trim(), "auto\tauto.util\tauto_top");
     // A .src.rock of a git source carries the checkout folder, not an archive.
     ok(&pkg(&home, &m, &["install", "scm-style"]));
     let got = common::lua_ok(&home, "print(require('scm_style').name)");

@@ -646,7 +646,29 @@ local function compile_module(ctx, mod, info)
   end
 end
 
+-- A builtin build without `modules` (rockspec format 3.0): as LuaRocks, the Lua
+-- files under src/ or lua/ (else the top folder, minus tests and examples) are the
+-- modules, named by their path. (C sources are not auto-detected.)
+local function autodetect_modules(ctx)
+  local base = ""
+  for _, d in ipairs({ "src", "lua" }) do
+    if native.is_dir(ctx.srcdir .. "/" .. d) then base = d .. "/" break end
+  end
+  local modules = {}
+  for file in pairs(native.tree(ctx.srcdir .. "/" .. base)) do
+    local top = file:match("^([^/]+)/")
+    local skip = base == "" and (top == "spec" or top == "test" or top == "tests" or top == "examples"
+      or top == "doc" or top == "docs" or file:match("rockspec"))
+    if file:match("%.lua$") and not skip then
+      local mod = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      modules[mod] = base .. file
+    end
+  end
+  return modules
+end
+
 local function build_builtin(ctx, build)
+  if build.modules == nil and ctx.format3 then build.modules = autodetect_modules(ctx) end
   for _, mod in ipairs(sorted_keys(build.modules or {})) do
     local info = build.modules[mod]
     if type(info) == "string" and info:match("%.lua$") then
@@ -897,6 +919,8 @@ function build_staged(item, opts)
   local tree = stage .. "/tree"
   local ctx = {
     name = name, version = version, srcdir = srcdir, work = work, tree = tree, vars = lua_vars(tree), notes = {},
+    format3 = type(spec.rockspec_format) == "string" and V.parse(spec.rockspec_format) ~= nil
+      and V.compare(spec.rockspec_format, "3.0") >= 0,
   }
   local build = spec.build or {}
   external_deps(ctx, spec.external_dependencies)

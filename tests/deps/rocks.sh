@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=8
+RECIPE=9
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -252,6 +252,11 @@ crafted("uses-zlib", "1.0-1", {
 crafted("needs-missing-lib", "1.0-1", {"m.c": "int x;\n"},
     "external_dependencies = { BXNOPE = { header = 'bxnope/bxnope.h' } }\n"
     "build = { type = 'builtin', modules = { m = 'm.c' } }\n")
+# Rockspec format 3.0 without build.modules: the modules are found under src/.
+crafted("auto-modules", "1.0-1", {
+    "src/auto/init.lua": lua_mod("auto"), "src/auto/util.lua": lua_mod("auto.util"),
+    "src/auto_top.lua": lua_mod("auto_top"), "spec/auto_spec.lua": "error('not a module')\n"},
+    "rockspec_format = '3.0'\nbuild = { type = 'builtin' }\n")
 # A git-sourced rock as `luarocks pack` makes it: the .src.rock holds the checkout folder.
 scm_spec = ("package = 'scm-style'\nversion = '1.0-1'\n"
             "source = { url = 'git+https://example.invalid/scm-style.git', tag = 'v1.0' }\n"
