@@ -285,6 +285,8 @@ function pkg.rockspec(text, name)
   end
   spec.name = spec.package:lower()
   spec.dependencies = spec.dependencies or {}
+  -- build dependencies go into the same tree before the build, as LuaRocks installs them
+  for _, d in ipairs(spec.build_dependencies or {}) do table.insert(spec.dependencies, d) end
   return spec
 end
 
