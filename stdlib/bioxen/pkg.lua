@@ -8,7 +8,20 @@
 --   DATA/envs/NAME/gens/N/{tree,state.json,bioxen.lock}
 --   DATA/envs/ACTIVE                          the name `env use` chose
 --   DATA/pkg/store/NAME/VERSION-KEY/{tree,info.json}   built packages, hard-linked into generations
---   CACHE/pkg/{manifests,rockspecs,downloads,build}
+--   CACHE/pkg/{manifests,rockspecs,downloads,build,local}
+--
+-- How `pkg.install` works, in file order:
+--   servers and manifests  pkg.index reads every server's manifest (sandboxed Lua)
+--   rockspecs              load_rockspecs fetches candidates' rockspecs in parallel
+--   resolution             pkg.resolve: backtracking, one version per package,
+--                          the conflict explained when nothing fits
+--   building               realise: store entries that exist and are intact are
+--                          reused; the rest are downloaded in parallel and built
+--                          (build_one, one package per CPU) into the store
+--   environments           commit: a new generation of hard links, staged, renamed,
+--                          then `current` swapped; the lockfile is written with it
+--   operations             install/remove/update/pin/rollback, each under the
+--                          environment's lock (with_lock)
 local native = ...
 local json = require("bioxen.json")
 local V = require("bioxen.pkg.version")
