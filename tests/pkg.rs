@@ -233,17 +233,27 @@ fn a_dependency_cycle_installs_both() {
         "print(require('cycle_a').name, require('cycle_b').name)",
     );
     assert_eq!(got.trim(), "cycle_a\tcycle_b");
+    // Rockspec 3.0 without build.modules: modules found under src/.
+    ok(&pkg(&home, &m, &["install", "auto-modules"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('auto').name, require('auto.util').name, require('auto_top').name)",
+    );
+    assert_eq!(got.trim(), "auto\tauto.util\tauto_top");
+    // A .src.rock of a git source carries the checkout folder, not an archive.
+    ok(&pkg(&home, &m, &["install", "scm-style"]));
+    let got = common::lua_ok(&home, "print(require('scm_style').name)");
+    assert_eq!(got.trim(), "scm_style");
 }
 
+/// Waits until this child (not a killed predecessor) is building slow-build.
 fn wait_for_build(home: &Home, child: &mut Child) {
     let dir = home.path().join("cache/pkg/build");
+    let name = format!("slow-build-1.0-1.tmp-{}", child.id());
     let start = Instant::now();
     loop {
         let building = std::fs::read_dir(&dir)
-            .map(|d| {
-                d.flatten()
-                    .any(|e| e.file_name().to_string_lossy().starts_with("slow-build"))
-            })
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy() == name))
             .unwrap_or(false);
         if building {
             return;
@@ -265,15 +275,20 @@ fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
     ok(&pkg(&home, &m, &["install", "inspect"]));
     let before = history(&home);
     for signal in [libc::SIGKILL, libc::SIGINT] {
+        // With SIGINT, two more packages build beside the slow one (parallel workers).
+        let mut args = vec![
+            "pkg",
+            "install",
+            "slow-build",
+            "--server",
+            &m.url,
+            "--quiet",
+        ];
+        if signal == libc::SIGINT {
+            args.push("cycle-a");
+        }
         let mut child = home
-            .cmd(&[
-                "pkg",
-                "install",
-                "slow-build",
-                "--server",
-                &m.url,
-                "--quiet",
-            ])
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -283,6 +298,9 @@ fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
         unsafe { libc::kill(child.id() as i32, signal) };
         let st = child.wait().unwrap();
         assert!(!st.success());
+        if signal == libc::SIGINT {
+            assert_eq!(st.code(), Some(130), "Ctrl-C keeps its exit status");
+        }
         assert!(
             t.elapsed() < Duration::from_secs(10),
             "the build (sleep 30) was not stopped"
@@ -361,7 +379,10 @@ fn a_lockfile_reproduces_the_tree_byte_for_byte() {
         err.contains("Locked:") && err.contains("bioxen.lock records 0"),
         "{err}"
     );
-    assert!(!c.path().join("data/envs/bad/current").exists());
+    assert!(
+        !c.path().join("data/envs/bad").exists(),
+        "a failed import leaves no environment"
+    );
 }
 
 #[test]
@@ -394,6 +415,18 @@ fn remove_refuses_to_break_a_dependent_unless_forced() {
     );
     ok(&pkg(&home, &m, &["remove", "say", "--force"]));
     assert!(!ok(&home.run(&["pkg", "list"], None)).contains("say"));
+    // Removing what was asked for also removes dependencies nothing else needs.
+    ok(&pkg(&home, &m, &["install", "penlight", "inspect"]));
+    let out = ok(&pkg(&home, &m, &["remove", "penlight"]));
+    assert!(
+        out.contains("- luafilesystem") && out.contains("- penlight"),
+        "{out}"
+    );
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(
+        list.contains("inspect") && !list.contains("luafilesystem"),
+        "{list}"
+    );
 }
 
 #[test]
@@ -402,11 +435,11 @@ fn health_finds_modified_files_and_broken_modules() {
     ok(&pkg(&home, &m, &["install", "inspect", "luafilesystem"]));
     let out = ok(&home.run(&["pkg", "health"], None));
     assert!(out.contains("is healthy (2 modules load)"), "{out}");
-    // Generations hard-link the store, so break the store copy through the env.
+    // Edited in place: generations hard-link the store, so this breaks the
+    // store's copy too, and the fix must rebuild rather than re-link it.
     let file = home
         .path()
         .join("data/envs/default/current/tree/share/lua/5.1/inspect.lua");
-    std::fs::remove_file(&file).unwrap();
     std::fs::write(&file, "error('broken on purpose')").unwrap();
     let o = home.run(&["pkg", "health"], None);
     let out = stdout(&o);
@@ -419,7 +452,13 @@ fn health_finds_modified_files_and_broken_modules() {
         out.contains("require(\"inspect\") fails: ") && out.contains("broken on purpose"),
         "{out}"
     );
-    assert!(out.contains("fix: bioxen pkg"), "{out}");
+    assert!(
+        out.contains("fix: bioxen pkg install --locked --env default"),
+        "{out}"
+    );
+    ok(&pkg(&home, &m, &["install", "--locked"]));
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy"), "{out}");
 }
 
 #[test]
@@ -621,4 +660,122 @@ fn update_moves_to_newer_versions_unless_pinned() {
         found.contains("cycle-a") && found.contains("cycle-b"),
         "{found}"
     );
+}
+
+#[test]
+fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let out = ok(&pkg(
+        &home,
+        &m,
+        &["install", "needs-syslib", "uses-platforms"],
+    ));
+    assert!(
+        out.contains("inspect 3.1.1-1"),
+        "the unix dependency override was not applied: {out}"
+    );
+    let o = home.run(&["pkg", "health"], None);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("usesys needs the system library libbxgone.so, which is not installed"),
+        "{out}"
+    );
+    assert!(
+        out.contains("fix: install the package that provides libbxgone.so"),
+        "{out}"
+    );
+    // external_dependencies: found (zlib) and missing, named with what to install
+    ok(&pkg(&home, &m, &["install", "uses-zlib"]));
+    let got = common::lua_ok(&home, "print(require('usezlib')():match('^%d+%.'))");
+    assert!(!got.trim().is_empty(), "zlib version expected: {got}");
+    let err = failed(&pkg(&home, &m, &["install", "needs-missing-lib"]));
+    assert!(
+        err.contains("needs the system library BXNOPE (bxnope/bxnope.h), which is not installed"),
+        "{err}"
+    );
+    let err = failed(&home.run(&["pkg", "list", "--env", "nope"], None));
+    assert!(err.contains("no environment \"nope\""), "{err}");
+}
+
+#[test]
+fn servers_and_collections_come_from_the_users_files() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // No --server: the pkg.servers list of the configuration file.
+    home.write(
+        "config/config.json",
+        &format!(r#"{{"pkg": {{"servers": ["{}"]}}}}"#, m.url),
+    );
+    ok(&home.run(&["pkg", "install", "inspect", "--quiet"], None));
+    // A user collection adds to the shipped catalog and feeds recommend.
+    home.write(
+        "config/pkg/collections/lab.json",
+        r#"{"summary": "our lab's picks", "packages": ["inspect", "coxpcall"]}"#,
+    );
+    let out = ok(&home.run(&["pkg", "recommend"], None));
+    assert!(
+        out.contains("coxpcall") && out.contains("completes the lab collection (our lab's picks)"),
+        "{out}"
+    );
+    // A broken user file is named.
+    home.write("config/pkg/profiles/bad.json", "{ nope");
+    let err = failed(&home.run(&["pkg", "profile", "list"], None));
+    assert!(
+        err.contains("profiles/bad.json is not a valid JSON profiles file"),
+        "{err}"
+    );
+}
+
+#[test]
+fn installs_rock_and_rockspec_files_from_disk_and_skips_a_dead_server() {
+    let home = Home::new();
+    let repo = repo();
+    let rock = repo.join("inspect-3.1.1-1.src.rock");
+    let spec = repo.join("dkjson-2.6-1.rockspec");
+    let o = home.run(
+        &[
+            "pkg",
+            "install",
+            rock.to_str().unwrap(),
+            spec.to_str().unwrap(),
+            "--server",
+            "/nonexistent/repo",
+        ],
+        None,
+    );
+    let out = ok(&o);
+    assert!(
+        out.contains("+ inspect 3.1.1-1") && out.contains("+ dkjson 2.6-1"),
+        "{out}"
+    );
+    assert!(
+        stderr(&o).contains("warning: Server: no LuaRocks manifest at /nonexistent/repo"),
+        "{}",
+        stderr(&o)
+    );
+    common::lua_ok(&home, "assert(require('inspect') and require('dkjson'))");
+    let err = failed(&home.run(&["pkg", "install", "nope.src.rock"], None));
+    assert!(err.contains("no file nope.src.rock"), "{err}");
+}
+
+#[test]
+fn concurrent_changes_to_one_environment_take_turns() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect"]));
+    let spawn = |name: &str| {
+        home.cmd(&["pkg", "install", name, "--server", &m.url])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (spawn("dkjson"), spawn("lpeg"));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    ok(&a);
+    ok(&b);
+    let list = ok(&home.run(&["pkg", "list"], None));
+    for p in ["inspect", "dkjson", "lpeg"] {
+        assert!(list.contains(p), "{p} lost by a concurrent change: {list}");
+    }
+    assert_eq!(current(&home), "gens/3");
 }

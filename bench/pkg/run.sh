@@ -23,27 +23,33 @@ URL=http://127.0.0.1:$PORT
 PACKAGES=$(BIOXEN_HOME=$WORK/probe "$BIOXEN" -e 'print(table.concat(bioxen.pkg.profile.show("standard").packages, " "))')
 echo "standard profile: $PACKAGES"
 
-now() { date +%s.%N; }
+# Wall-clock and CPU seconds (user+sys of the process and its children, so the
+# compilers count too): CPU time does not depend on what else the machine runs.
+python3 - "$BIOXEN" "$URL" "$WORK" $PACKAGES <<'PY'
+import os, resource, subprocess, sys, time
+bioxen, url, work, packages = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+env = dict(os.environ, BIOXEN_HOME=f"{work}/bx")
+env.pop("BIOXEN_STDLIB", None)
 
-t0=$(now)
-BIOXEN_HOME=$WORK/bx "$BIOXEN" env create bench --profile standard --server "$URL" --quiet >/dev/null
-t1=$(now)
-for p in $PACKAGES; do
-  luarocks --lua-version=5.1 --tree "$WORK/lr" --only-server="$URL" install "$p" >"$WORK/luarocks-$p.log" 2>&1 ||
-    { echo "luarocks install $p failed:"; cat "$WORK/luarocks-$p.log"; exit 1; }
-done
-t2=$(now)
-BIOXEN_HOME=$WORK/bx "$BIOXEN" env export bench >"$WORK/bench.lock"
-t3=$(now)
-BIOXEN_HOME=$WORK/bx "$BIOXEN" env import "$WORK/bench.lock" --name again --quiet >/dev/null
-t4=$(now)
+def measure(cmds):
+    r0, t0 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    for c in cmds:
+        p = subprocess.run(c, env=env, capture_output=True, text=True)
+        if p.returncode != 0:
+            sys.exit(f"failed: {' '.join(c)}\n{p.stdout}{p.stderr}")
+    r1, t1 = resource.getrusage(resource.RUSAGE_CHILDREN), time.time()
+    return t1 - t0, (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 
-python3 - "$t0" "$t1" "$t2" "$t3" "$t4" <<'PY'
-import sys
-t0, t1, t2, t3, t4 = map(float, sys.argv[1:])
-bx, lr, locked = t1 - t0, t2 - t1, t4 - t3
-print(f"bioxen env create --profile standard : {bx:6.2f} s")
-print(f"luarocks install (same packages)     : {lr:6.2f} s")
-print(f"ratio luarocks / bioxen               : {lr / bx:6.1f}x")
-print(f"bioxen --locked reinstall from cache  : {locked:6.3f} s")
+bx = measure([[bioxen, "env", "create", "bench", "--profile", "standard", "--server", url, "--quiet"]])
+lr = measure([["luarocks", "--lua-version=5.1", "--tree", f"{work}/lr", f"--only-server={url}", "install", p]
+              for p in packages])
+with open(f"{work}/bench.lock", "w") as f:
+    f.write(subprocess.run([bioxen, "env", "export", "bench"], env=env, capture_output=True, text=True, check=True).stdout)
+locked = measure([[bioxen, "env", "import", f"{work}/bench.lock", "--name", "again", "--quiet"]])
+print(f"{'':40} {'wall s':>8} {'cpu s':>8}")
+print(f"{'bioxen env create --profile standard':40} {bx[0]:8.2f} {bx[1]:8.2f}")
+print(f"{'luarocks install (same packages)':40} {lr[0]:8.2f} {lr[1]:8.2f}")
+print(f"{'ratio luarocks / bioxen':40} {lr[0] / bx[0]:7.1f}x {lr[1] / bx[1]:7.1f}x")
+print(f"{'bioxen --locked reinstall from cache':40} {locked[0]:8.3f} {locked[1]:8.3f}")
+print(f"load average: {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
 PY

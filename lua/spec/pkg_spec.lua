@@ -76,3 +76,60 @@ describe("pkg.catalog", function()
     eq(c.collections.core.packages[1], "lua-cjson")
   end)
 end)
+
+describe("pkg.resolve", function()
+  -- a small repository on disk: a manifest and rockspecs (Lua files)
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute(("mkdir -p %q"):format(dir))
+  local function write(name, text)
+    local f = assert(io.open(dir .. "/" .. name, "w"))
+    f:write(text)
+    f:close()
+  end
+  local specs = {
+    { "a", "1.0-1", {} },
+    { "a", "2.0-1", { "c == 1.0" } },
+    { "b", "1.0-1", { "c >= 2" } },
+    { "c", "1.0-1", {} },
+    { "c", "2.0-1", {} },
+    { "c", "2.1-1", {} },
+  }
+  for _, s in ipairs(specs) do
+    local name, version, deps = s[1], s[2], s[3]
+    local quoted = {}
+    for i, d in ipairs(deps) do quoted[i] = ("%q"):format(d) end
+    write(name .. "-" .. version .. ".rockspec", ("package = %q version = %q dependencies = { %s }")
+      :format(name, version, table.concat(quoted, ", ")))
+  end
+  -- the manifest: name -> version -> arches
+  local by = {}
+  for _, s in ipairs(specs) do
+    by[s[1]] = by[s[1]] or {}
+    table.insert(by[s[1]], ("[%q] = { { arch = 'rockspec' } }"):format(s[2]))
+  end
+  local lines = {}
+  for name, versions in pairs(by) do lines[#lines + 1] = ("[%q] = { %s }"):format(name, table.concat(versions, ", ")) end
+  write("manifest", "repository = { " .. table.concat(lines, ", ") .. " }")
+  local opts = { servers = { dir } }
+
+  local function versions(plan)
+    local out = {}
+    for _, name in ipairs(plan.order) do out[#out + 1] = name .. " " .. plan.packages[name].version end
+    table.sort(out)
+    return table.concat(out, ", ")
+  end
+
+  it("backtracks to an older version when the newest cannot fit", function()
+    eq(versions(pkg.resolve({ "a", "b" }, opts)), "a 1.0-1, b 1.0-1, c 2.1-1")
+  end)
+  it("prefers the installed version while it fits", function()
+    eq(versions(pkg.resolve({ "c" }, { servers = opts.servers, prefer = { c = "2.0-1" } })), "c 2.0-1")
+  end)
+  it("names the pin in a conflict", function()
+    local e = raises("Conflict", pkg.resolve, { "b" }, { servers = opts.servers, pins = { c = "1.0-1" } })
+    eq(e.package, "c")
+    eq(e.message:find('excluded by "c == 1.0-1" from the pin on c', 1, true) ~= nil
+      or e.message:find('excluded by "c >= 2" from b 1.0-1', 1, true) ~= nil, true)
+  end)
+end)

@@ -55,7 +55,7 @@ function envs.create(name, opts) end
 function envs.list() end
 function envs.use(name) end
 function envs.remove(name) end
----@return {tree: string, path: string, cpath: string, bin: string}
+---@return {tree: string, path: string, cpath: string, bin: string, lua_dir: string, lib_dir: string}
 function envs.paths(name) end
 ---@return string
 function envs.export(name) end

@@ -8,7 +8,20 @@
 --   DATA/envs/NAME/gens/N/{tree,state.json,bioxen.lock}
 --   DATA/envs/ACTIVE                          the name `env use` chose
 --   DATA/pkg/store/NAME/VERSION-KEY/{tree,info.json}   built packages, hard-linked into generations
---   CACHE/pkg/{manifests,rockspecs,downloads,build}
+--   CACHE/pkg/{manifests,rockspecs,downloads,build,local}
+--
+-- How `pkg.install` works, in file order:
+--   servers and manifests  pkg.index reads every server's manifest (sandboxed Lua)
+--   rockspecs              load_rockspecs fetches candidates' rockspecs in parallel
+--   resolution             pkg.resolve: backtracking, one version per package,
+--                          the conflict explained when nothing fits
+--   building               realise: store entries that exist and are intact are
+--                          reused; the rest are downloaded in parallel and built
+--                          (build_one, one package per CPU) into the store
+--   environments           commit: a new generation of hard links, staged, renamed,
+--                          then `current` swapped; the lockfile is written with it
+--   operations             install/remove/update/pin/rollback, each under the
+--                          environment's lock (with_lock)
 local native = ...
 local json = require("bioxen.json")
 local V = require("bioxen.pkg.version")
@@ -21,6 +34,7 @@ local LUA_VERSION = "5.1"
 local PROVIDED = { lua = "5.1-1", luajit = "2.1-1" }
 local PLATFORMS = { "unix", "linux" } -- least to most specific, as LuaRocks applies them
 local DEFAULT_SERVERS = { "https://luarocks.org" }
+local MANIFEST_TTL = 60 -- seconds a downloaded manifest is reused
 
 -- ---------------------------------------------------------------------------
 -- small helpers
@@ -151,11 +165,26 @@ end
 -- ---------------------------------------------------------------------------
 -- servers and manifests
 
+-- Rocks installed from local files (`pkg install ./x-1.0-1.src.rock`) each get a
+-- one-rock repository in the cache, which stays a source after the configured ones.
+local function local_repos()
+  local dir, out = envlib.dirs().cache .. "/pkg/local", {}
+  for _, name in ipairs(native.list(dir)) do out[#out + 1] = dir .. "/" .. name end
+  return out
+end
+
 local function servers(opts)
-  if opts and opts.servers and #opts.servers > 0 then return opts.servers end
-  local configured = envlib.config.get("pkg.servers")
-  if type(configured) == "table" and #configured > 0 then return configured end
-  return DEFAULT_SERVERS
+  local list = DEFAULT_SERVERS
+  if opts and opts.servers and #opts.servers > 0 then
+    list = opts.servers
+  else
+    local configured = envlib.config.get("pkg.servers")
+    if type(configured) == "table" and #configured > 0 then list = configured end
+  end
+  local out = {}
+  for _, s in ipairs(list) do out[#out + 1] = s end
+  for _, s in ipairs(local_repos()) do out[#out + 1] = s end
+  return out
 end
 
 local function is_url(s) return s:match("^%a[%w+.-]*://") ~= nil end
@@ -179,6 +208,12 @@ local function load_manifest(server, opts)
     native.mkdirs(dir)
     for _, name in ipairs({ "manifest", "manifest-" .. LUA_VERSION }) do
       local dest = dir .. "/" .. slug(base) .. "-" .. name
+      -- as LuaRocks: a manifest fetched less than a minute ago is reused (pkg update refetches)
+      local age = native.mtime(dest) and os.time() - native.mtime(dest)
+      if age and age >= 0 and age < MANIFEST_TTL and not (opts and opts.refresh) then
+        text, source = read_file(dest), base .. "/" .. name
+        break
+      end
       local r = native.fetch({ { url = base .. "/" .. name, dest = dest } }, { progress = false })[1]
       if not r.error then
         text, source = read_file(dest), base .. "/" .. name
@@ -200,9 +235,14 @@ end
 
 --- All versions on the servers: name -> version -> { server, rockspec = bool, src = bool }.
 function pkg.index(opts)
-  local index = {}
-  for _, server in ipairs(servers(opts)) do
-    local m = load_manifest(server, opts)
+  local index, failures, list = {}, {}, servers(opts)
+  for _, server in ipairs(list) do
+    -- as LuaRocks: a server that cannot be read is reported and skipped while others work
+    local ok, m = pcall(load_manifest, server, opts)
+    if not ok then
+      failures[#failures + 1] = m
+      m = { repository = {} }
+    end
     for name, versions in pairs(m.repository) do
       local lname = name:lower()
       index[lname] = index[lname] or {}
@@ -218,6 +258,8 @@ function pkg.index(opts)
       end
     end
   end
+  if #failures == #list then error(failures[1], 0) end
+  for _, f in ipairs(failures) do say(opts, "warning: %s", tostring(f)) end
   return index
 end
 
@@ -256,6 +298,8 @@ function pkg.rockspec(text, name)
   end
   spec.name = spec.package:lower()
   spec.dependencies = spec.dependencies or {}
+  -- build dependencies go into the same tree before the build, as LuaRocks installs them
+  for _, d in ipairs(spec.build_dependencies or {}) do table.insert(spec.dependencies, d) end
   return spec
 end
 
@@ -509,15 +553,36 @@ local function substitute(s, vars)
 end
 
 local function copy_file(from, to)
-  native.mkdirs(dirname(to))
-  local r = run({ "cp", "-p", from, to })
-  if r.status ~= 0 then fail("Build", ("cannot copy %s: %s"):format(from, r.output)) end
+  local ok, err = pcall(native.copy, from, to)
+  if not ok then fail("Build", ("cannot install %s: %s"):format(from, tostring(err))) end
 end
 
 local function module_file(mod, src, ext)
   local path = mod:gsub("%.", "/")
   if src:match("init%.lua$") and not mod:match("%.init$") then path = path .. "/init" end
   return path .. ext
+end
+
+-- Runs fn over items with at most `n` at once (bioxen.task coroutines).
+local function parallel(items, n, fn)
+  if #items == 1 or n == 1 then
+    for _, item in ipairs(items) do fn(item) end
+    return
+  end
+  local next_i, errors, workers = 0, {}, {}
+  for _ = 1, math.min(n, #items) do
+    workers[#workers + 1] = task.spawn(function()
+      while #errors == 0 do -- after a failure, start nothing new
+        next_i = next_i + 1
+        local i = next_i
+        if i > #items then return end
+        local ok, err = pcall(fn, items[i])
+        if not ok then errors[#errors + 1] = err end
+      end
+    end)
+  end
+  for _, w in ipairs(workers) do task.wait(w) end
+  if #errors > 0 then error(errors[1], 0) end
 end
 
 local CLASH = "static declaration of .luaL_setfuncs. follows non%-static"
@@ -534,30 +599,54 @@ local function compile_module(ctx, mod, info)
     libdirs, libraries = info.libdirs or {}, info.libraries or {}
   end
   local function attempt(extra)
-    local objects = {}
-    for i, src in ipairs(sources) do
+    -- object files compile in parallel (one per CPU), then link
+    local objects, failed = {}, nil
+    local jobs = {}
+    for i = 1, #sources do jobs[i] = i end
+    parallel(jobs, bioxen.env.facts().cpus or 1, function(i)
+      local src = sources[i]
       local obj = ctx.work .. "/obj/" .. mod .. "-" .. i .. ".o"
       native.mkdirs(dirname(obj))
       local argv = { ctx.vars.CC, "-O2", "-fPIC", "-I" .. ctx.vars.LUA_INCDIR }
-      for _, d in ipairs(incdirs) do argv[#argv + 1] = "-I" .. substitute(d, ctx.vars) end
+      for _, d in ipairs(incdirs) do
+        local dir = substitute(d, ctx.vars)
+        if dir ~= "" then argv[#argv + 1] = "-I" .. dir end
+      end
       for _, d in ipairs(defines) do argv[#argv + 1] = "-D" .. d end
       for _, d in ipairs(extra) do argv[#argv + 1] = d end
       for _, a in ipairs({ "-c", src, "-o", obj }) do argv[#argv + 1] = a end
       local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
-      if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
-      objects[#objects + 1] = obj
-    end
+      if r.status ~= 0 then
+        failed = failed or { r.output, table.concat(argv, " ") }
+      else
+        objects[i] = obj
+      end
+    end)
+    if failed then return nil, failed[1], failed[2] end
     local so = ctx.tree .. "/lib/lua/" .. LUA_VERSION .. "/" .. module_file(mod, "", ".so")
     native.mkdirs(dirname(so))
     local argv = { ctx.vars.CC, "-shared", "-o", so }
     for _, o in ipairs(objects) do argv[#argv + 1] = o end
-    for _, d in ipairs(libdirs) do argv[#argv + 1] = "-L" .. substitute(d, ctx.vars) end
+    for _, d in ipairs(libdirs) do
+      local dir = substitute(d, ctx.vars)
+      if dir ~= "" then argv[#argv + 1] = "-L" .. dir end
+    end
     for _, l in ipairs(libraries) do argv[#argv + 1] = "-l" .. l end
     local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
     if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
     return true
   end
-  local ok, output, cmd = attempt({})
+  local own_setfuncs = false
+  for _, src in ipairs(sources) do
+    local text = read_file(ctx.srcdir .. "/" .. src) or ""
+    if text:match("static%s+void%s+luaL_setfuncs%s*%(") then own_setfuncs = true end
+  end
+  local ok, output, cmd
+  if own_setfuncs then
+    output = "static declaration of 'luaL_setfuncs' follows non-static (found in the source)"
+  else
+    ok, output, cmd = attempt({})
+  end
   if not ok and output:match(CLASH) then
     -- Lua 5.1 modules such as lua-cjson 2.1.0 define their own static
     -- luaL_setfuncs, which LuaJIT 2.1's lauxlib.h declares: compile them against
@@ -572,7 +661,29 @@ local function compile_module(ctx, mod, info)
   end
 end
 
+-- A builtin build without `modules` (rockspec format 3.0): as LuaRocks, the Lua
+-- files under src/ or lua/ (else the top folder, minus tests and examples) are the
+-- modules, named by their path. (C sources are not auto-detected.)
+local function autodetect_modules(ctx)
+  local base = ""
+  for _, d in ipairs({ "src", "lua" }) do
+    if native.is_dir(ctx.srcdir .. "/" .. d) then base = d .. "/" break end
+  end
+  local modules = {}
+  for file in pairs(native.tree(ctx.srcdir .. "/" .. base)) do
+    local top = file:match("^([^/]+)/")
+    local skip = base == "" and (top == "spec" or top == "test" or top == "tests" or top == "examples"
+      or top == "doc" or top == "docs" or file:match("rockspec"))
+    if file:match("%.lua$") and not skip then
+      local mod = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      modules[mod] = base .. file
+    end
+  end
+  return modules
+end
+
 local function build_builtin(ctx, build)
+  if build.modules == nil and ctx.format3 then build.modules = autodetect_modules(ctx) end
   for _, mod in ipairs(sorted_keys(build.modules or {})) do
     local info = build.modules[mod]
     if type(info) == "string" and info:match("%.lua$") then
@@ -656,12 +767,56 @@ local function install_table(ctx, install)
   end
 end
 
+local multiarch
+-- Finds each of the rockspec's external_dependencies (a header and/or library)
+-- under the usual prefixes and sets NAME_DIR, NAME_INCDIR, NAME_LIBDIR, as LuaRocks does.
+local function external_deps(ctx, deps)
+  if type(deps) ~= "table" then return end
+  if multiarch == nil then
+    local r = run({ ctx.vars.CC, "-print-multiarch" })
+    multiarch = r.status == 0 and r.output:match("^%s*(%S+)") or false
+  end
+  for _, name in ipairs(sorted_keys(deps)) do
+    local want, found = deps[name], false
+    if type(want) == "table" then
+      for _, prefix in ipairs({ "/usr", "/usr/local", "/opt/local" }) do
+        local inc = prefix .. "/include"
+        local libdirs = { prefix .. "/lib", prefix .. "/lib64" }
+        if multiarch then table.insert(libdirs, 1, prefix .. "/lib/" .. multiarch) end
+        local header_ok = not want.header or exists(inc .. "/" .. want.header)
+        local libdir
+        if want.library then
+          for _, d in ipairs(libdirs) do
+            for _, f in ipairs({ "lib" .. want.library .. ".so", "lib" .. want.library .. ".a", want.library }) do
+              if not libdir and exists(d .. "/" .. f) and not native.is_dir(d .. "/" .. f) then libdir = d end
+            end
+          end
+        end
+        if header_ok and (not want.library or libdir) then
+          ctx.vars[name .. "_DIR"], ctx.vars[name .. "_INCDIR"] = prefix, inc
+          ctx.vars[name .. "_LIBDIR"] = libdir or (multiarch and prefix .. "/lib/" .. multiarch or prefix .. "/lib")
+          found = true
+          break
+        end
+      end
+      if not found then
+        local what = want.header or ("lib" .. tostring(want.library))
+        fail("Build", ("%s %s needs the system library %s (%s), which is not installed (the environment is "
+          .. "unchanged). Install its development package (apt-file search %s; e.g. sudo apt-get install lib%s-dev), "
+          .. "then try again"):format(ctx.name, ctx.version, name, what, what,
+          (want.library or name):lower()), { package = ctx.name, dependency = name, missing = what })
+      end
+    end
+  end
+end
+
 local BUILDERS = {
   builtin = build_builtin, module = build_builtin, none = function() end,
   make = build_make, cmake = build_cmake,
   command = function(ctx, build)
-    if build.build_command then shell(ctx, "build", build.build_command) end
-    if build.install_command then shell(ctx, "install", build.install_command) end
+    -- as LuaRocks: $(VAR) is substituted in the commands and VAR is also in the environment
+    if build.build_command then shell(ctx, "build", substitute(build.build_command, ctx.vars)) end
+    if build.install_command then shell(ctx, "install", substitute(build.install_command, ctx.vars)) end
   end,
 }
 
@@ -675,13 +830,31 @@ local function pid_alive(pid) return native.is_dir("/proc/" .. pid) end
 -- Removes what interrupted runs left behind (staging folders of dead processes).
 local function sweep(dir)
   for _, name in ipairs(native.list(dir)) do
-    local pid = name:match("%.tmp%-(%d+)$")
+    local pid = name:match("%.tmp%-(%d+)$") or name:match("%.old%-(%d+)$")
     if pid and not pid_alive(pid) then native.remove_tree(dir .. "/" .. name) end
   end
 end
 
 local function store_dir(name, version, rockspec_sha)
   return ("%s/%s/%s-%s"):format(store_root(), name, version, rockspec_sha:sub(1, 16))
+end
+
+local function load_info(dir)
+  local text = read_file(dir .. "/info.json")
+  return text and json.decode(text)
+end
+
+-- Whether a store entry still holds exactly the files it was built with
+-- (generations hard-link it, so an edit through an environment shows here).
+local function store_intact(dir, info)
+  local actual = native.tree(dir .. "/tree")
+  for file, sha in pairs(info.files or {}) do
+    if actual[file] ~= sha then return false end
+  end
+  for file in pairs(actual) do
+    if not info.files[file] then return false end
+  end
+  return true
 end
 
 --- Builds one package from its downloaded artifact into the store (staged, then renamed).
@@ -708,41 +881,64 @@ function build_staged(item, opts)
   native.mkdirs(stage .. "/tree")
   native.mkdirs(work)
   local archive = item.download.path
-  if item.src_rock then
-    native.unpack(archive, work .. "/rock")
-    local inner = spec.source and spec.source.url and basename(spec.source.url)
-    archive = inner and work .. "/rock/" .. inner
-    if not archive or not exists(archive) then
-      fail("Build", ("%s %s: the .src.rock has no %s"):format(name, version, tostring(inner)))
-    end
-  end
-  if spec.source and spec.source.md5 then
-    local h = native.hash(archive)
-    if h.md5 ~= spec.source.md5:lower() then
-      fail("Hash", ("%s %s: the source %s has md5 %s but the rockspec says %s; the download or the rockspec is "
-        .. "corrupt. Nothing was changed. Try again later, report it to the package's maintainers, or install "
-        .. "another version"):format(name, version, basename(archive), h.md5, spec.source.md5),
-        { package = name, version = version, expected = spec.source.md5, actual = h.md5 })
-    end
-  end
   local srcdir = work .. "/src"
-  if archive_kind(archive) then
-    native.unpack(archive, srcdir)
-    local dir = spec.source and spec.source.dir
-    if dir and native.is_dir(srcdir .. "/" .. dir) then
-      srcdir = srcdir .. "/" .. dir
-    else
-      local entries = native.list(srcdir)
-      if #entries == 1 and native.is_dir(srcdir .. "/" .. entries[1]) then srcdir = srcdir .. "/" .. entries[1] end
+  local checkout -- a .src.rock of a git/scm source holds the source folder itself
+  if item.src_rock then
+    local rock = work .. "/rock"
+    native.unpack(archive, rock)
+    local url = spec.source and spec.source.url or ""
+    local inner = basename(url:gsub("[?#].*$", ""))
+    archive = rock .. "/" .. inner
+    if inner == "" or not archive_kind(archive) or not exists(archive) then
+      local dir = spec.source and spec.source.dir
+      if not (dir and native.is_dir(rock .. "/" .. dir)) then
+        dir = nil
+        for _, e in ipairs(native.list(rock)) do
+          if native.is_dir(rock .. "/" .. e) then dir = e break end
+        end
+      end
+      if exists(archive) and not native.is_dir(archive) then
+        checkout = nil -- a single file source, copied below
+      elseif dir then
+        checkout = rock .. "/" .. dir
+      else
+        fail("Build", ("%s %s: the .src.rock holds neither %s nor a source folder"):format(name, version, inner))
+      end
     end
+  end
+  if checkout then
+    srcdir = checkout
   else
-    copy_file(archive, srcdir .. "/" .. basename(spec.source.url))
+    if spec.source and spec.source.md5 then
+      local h = native.hash(archive)
+      if h.md5 ~= spec.source.md5:lower() then
+        fail("Hash", ("%s %s: the source %s has md5 %s but the rockspec says %s; the download or the rockspec is "
+          .. "corrupt. Nothing was changed. Try again later, report it to the package's maintainers, or install "
+          .. "another version"):format(name, version, basename(archive), h.md5, spec.source.md5),
+          { package = name, version = version, expected = spec.source.md5, actual = h.md5 })
+      end
+    end
+    if archive_kind(archive) then
+      native.unpack(archive, srcdir)
+      local dir = spec.source and spec.source.dir
+      if dir and native.is_dir(srcdir .. "/" .. dir) then
+        srcdir = srcdir .. "/" .. dir
+      else
+        local entries = native.list(srcdir)
+        if #entries == 1 and native.is_dir(srcdir .. "/" .. entries[1]) then srcdir = srcdir .. "/" .. entries[1] end
+      end
+    else
+      copy_file(archive, srcdir .. "/" .. basename(spec.source.url))
+    end
   end
   local tree = stage .. "/tree"
   local ctx = {
     name = name, version = version, srcdir = srcdir, work = work, tree = tree, vars = lua_vars(tree), notes = {},
+    format3 = type(spec.rockspec_format) == "string" and V.parse(spec.rockspec_format) ~= nil
+      and V.compare(spec.rockspec_format, "3.0") >= 0,
   }
   local build = spec.build or {}
+  external_deps(ctx, spec.external_dependencies)
   local builder = BUILDERS[build.type or "builtin"]
   if not builder then
     fail("Build", ("%s %s: build type %q is not supported (bioxen builds builtin, make, cmake, command)")
@@ -759,39 +955,22 @@ function build_staged(item, opts)
     build_type = build.type or "builtin",
   }
   write_file(stage .. "/info.json", encode(info))
-  native.remove_tree(final)
+  local existing = load_info(final)
+  if existing and store_intact(final, existing) then
+    -- another bioxen built the same package meanwhile: keep its entry (it may be linking it)
+    native.remove_tree(stage)
+    native.remove_tree(work)
+    return existing
+  end
+  local old = final .. ".old-" .. bioxen.env.facts().pid
+  if exists(final) then os.rename(final, old) end
   local ok, err = os.rename(stage, final)
   if not ok then fail("Io", ("cannot move %s into the store: %s"):format(name, err)) end
+  native.remove_tree(old)
   native.remove_tree(work)
   return info
 end
 
-local function load_info(dir)
-  local text = read_file(dir .. "/info.json")
-  return text and json.decode(text)
-end
-
--- Runs fn over items with at most `n` at once (bioxen.task coroutines).
-local function parallel(items, n, fn)
-  if #items == 1 or n == 1 then
-    for _, item in ipairs(items) do fn(item) end
-    return
-  end
-  local next_i, errors, workers = 0, {}, {}
-  for _ = 1, math.min(n, #items) do
-    workers[#workers + 1] = task.spawn(function()
-      while true do
-        next_i = next_i + 1
-        local i = next_i
-        if i > #items then return end
-        local ok, err = pcall(fn, items[i])
-        if not ok then errors[#errors + 1] = err end
-      end
-    end)
-  end
-  for _, w in ipairs(workers) do task.wait(w) end
-  if #errors > 0 then error(errors[1], 0) end
-end
 
 --- Makes sure every planned package is built in the store: downloads what is
 --- missing in parallel, then builds (as many at once as there are CPUs).
@@ -805,7 +984,7 @@ local function realise(plan, opts, expect)
     sweep(dirname(dir))
     local info = load_info(dir)
     local want = expect and expect[name]
-    if info and (not want or info.source.sha256 == want.source.sha256) then
+    if info and (not want or info.source.sha256 == want.source.sha256) and store_intact(dir, info) then
       infos[name] = info
     else
       todo[#todo + 1] = p
@@ -867,6 +1046,7 @@ local function env_dir(name) return envs_root() .. "/" .. name end
 
 local envs = {}
 pkg.envs = envs
+local read_env, local_rock
 
 --- The active environment: BIOXEN_ENV, else the one `env use` chose, else "default".
 function envs.active()
@@ -899,10 +1079,16 @@ function envs.create(name, opts)
   if envs.exists(name) then
     fail("Exists", ("environment %q exists already (bioxen env remove %s to start over)"):format(name, name))
   end
+  local p = opts.profile and pkg.profile.show(opts.profile)
   native.mkdirs(env_dir(name) .. "/gens")
-  if opts.profile then
-    local p = pkg.profile.show(opts.profile)
-    pkg.install(p.packages, { env = name, servers = opts.servers, quiet = opts.quiet, action = "create --profile " .. opts.profile })
+  if p then
+    local ok, err = pcall(pkg.install, p.packages,
+      { env = name, servers = opts.servers, quiet = opts.quiet, action = "create --profile " .. opts.profile })
+    if not ok then
+      -- a failed create leaves no environment behind
+      native.remove_tree(env_dir(name))
+      error(err, 0)
+    end
   end
   return env_dir(name)
 end
@@ -958,6 +1144,8 @@ end
 --- The lockfile text of an environment.
 function envs.export(name)
   name = name or envs.active()
+  check_env_name(name)
+  if not envs.exists(name) then fail("NotFound", ("no environment %q (bioxen env list shows them)"):format(name)) end
   local n = current_gen(name)
   if n == 0 then fail("Env", ("environment %q has no packages yet, so no lockfile"):format(name)) end
   return read_file(("%s/gens/%d/bioxen.lock"):format(env_dir(name), n))
@@ -973,8 +1161,15 @@ function envs.import(file, opts)
   if envs.exists(name) and current_gen(name) > 0 then
     fail("Exists", ("environment %q exists already; choose another with --name"):format(name))
   end
+  local fresh = not envs.exists(name)
   ensure_env(name)
-  return pkg.install({}, { env = name, locked = true, lockfile = text, quiet = opts.quiet, servers = opts.servers })
+  local ok, result = pcall(pkg.install, {},
+    { env = name, locked = true, lockfile = text, quiet = opts.quiet, servers = opts.servers })
+  if not ok then
+    if fresh then native.remove_tree(env_dir(name)) end
+    error(result, 0)
+  end
+  return result
 end
 
 local function lock_of(state)
@@ -1070,6 +1265,10 @@ local function install_locked(name, text, opts)
   if not ok or type(lock) ~= "table" or type(lock.packages) ~= "table" then
     fail("Locked", "the lockfile is not a bioxen.lock (JSON with a packages table)")
   end
+  if lock.format ~= "bioxen.lock/1" or (lock.lua and lock.lua ~= LUA_VERSION) then
+    fail("Locked", ("the lockfile is %s for Lua %s; this bioxen reads bioxen.lock/1 for Lua %s"):format(
+      tostring(lock.format), tostring(lock.lua), LUA_VERSION))
+  end
   local plan, jobs, names = { packages = {}, order = sorted_keys(lock.packages) }, {}, {}
   local dir = cache_dir() .. "/rockspecs"
   native.mkdirs(dir)
@@ -1077,7 +1276,7 @@ local function install_locked(name, text, opts)
     local l = lock.packages[pname]
     local cached = store_dir(pname, l.version, l.rockspec.sha256)
     local info = load_info(cached)
-    if info and info.source.sha256 == l.source.sha256 then
+    if info and info.source.sha256 == l.source.sha256 and store_intact(cached, info) then
       plan.packages[pname] = { name = pname, version = l.version, rockspec = { sha256 = l.rockspec.sha256 } }
     else
       jobs[#jobs + 1] = { url = l.rockspec.url, dest = dir .. "/" .. slug(l.rockspec.url) }
@@ -1124,15 +1323,67 @@ local function install_locked(name, text, opts)
   return { env = name, generation = n, packages = state.packages }
 end
 
+-- `pkg install FILE`: a .src.rock or .rockspec on disk becomes a one-rock
+-- repository in the cache; returns the request "name == version" for it.
+function local_rock(r)
+  if type(r) ~= "string" or not (r:match("%.src%.rock$") or r:match("%.rockspec$")) then return nil end
+  if not exists(r) then fail("NotFound", ("no file %s"):format(r)) end
+  local base = basename(r)
+  local stem = base:gsub("%.src%.rock$", ""):gsub("%.rockspec$", "")
+  local name, version = stem:match("^(.+)%-([^%-]+%-%d+)$")
+  if not name then
+    fail("Argument", ("%s: a rock file is named NAME-VERSION-REVISION.src.rock or .rockspec (as luarocks pack "
+      .. "makes them)"):format(base))
+  end
+  name = name:lower()
+  local dir = envlib.dirs().cache .. "/pkg/local/" .. name .. "-" .. version
+  native.remove_tree(dir)
+  native.mkdirs(dir)
+  local is_rock = base:match("%.src%.rock$") ~= nil
+  if is_rock then
+    native.copy(r, dir .. "/" .. name .. "-" .. version .. ".src.rock")
+    local tmp = dir .. "/unpacked"
+    native.unpack(r, tmp)
+    local spec = tmp .. "/" .. stem .. ".rockspec"
+    if not exists(spec) then fail("Unpack", ("%s holds no %s.rockspec"):format(base, stem)) end
+    native.copy(spec, dir .. "/" .. name .. "-" .. version .. ".rockspec")
+    native.remove_tree(tmp)
+  else
+    native.copy(r, dir .. "/" .. name .. "-" .. version .. ".rockspec")
+  end
+  write_file(dir .. "/manifest", ("repository = { [%q] = { [%q] = { { arch = \"rockspec\" }%s } } }\n")
+    :format(name, version, is_rock and ', { arch = "src" }' or ""))
+  manifest_cache[dir] = nil
+  return name .. " == " .. version
+end
+
+-- The environment a query reads: a name given with --env must exist.
+function read_env(opts)
+  local name = opts and opts.env or envs.active()
+  check_env_name(name)
+  if opts and opts.env and not envs.exists(name) then
+    fail("NotFound", ("no environment %q (bioxen env list shows them)"):format(name))
+  end
+  return name
+end
+
+-- The environment a change applies to: `default` is made on first use, any
+-- other name must exist (so a typo in --env does not make a new environment).
 local function target_env(opts)
   local name = opts and opts.env or envs.active()
-  ensure_env(name)
+  check_env_name(name)
+  if not envs.exists(name) then
+    if name ~= "default" then
+      fail("NotFound", ("no environment %q (bioxen env create %s, or bioxen env list)"):format(name, name))
+    end
+    ensure_env(name)
+  end
   return name
 end
 
 --- Installs packages ("name", "name >= 1.0", ...) into an environment as one
 --- new generation. opts: env, servers, locked (+ lockfile text), quiet.
-function pkg.install(requests, opts)
+local function do_install(requests, opts)
   opts = opts or {}
   local name = target_env(opts)
   if opts.locked then
@@ -1145,11 +1396,14 @@ function pkg.install(requests, opts)
     return install_locked(name, text, opts)
   end
   if type(requests) == "string" then requests = { requests } end
+  local asked = {}
+  for i, r in ipairs(requests or {}) do asked[i] = local_rock(r) or r end
+  requests = asked
   local old = load_state(name)
   local reqs = merge_requests(old.requests, requests or {})
   local prefer = {}
   for pname, p in pairs(old.packages) do prefer[pname] = p.version end
-  local plan = pkg.resolve(reqs, { servers = opts.servers, prefer = prefer, pins = pins_of(old) })
+  local plan = pkg.resolve(reqs, { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet })
   local infos = realise(plan, opts)
   local state = state_from(plan, infos, reqs, old)
   local n = commit(name, state, opts.action or ("install " .. table.concat(requests or {}, " ")))
@@ -1157,7 +1411,7 @@ function pkg.install(requests, opts)
 end
 
 --- Removes packages; refuses while another package depends on one (unless opts.force).
-function pkg.remove(names, opts)
+local function do_remove(names, opts)
   opts = opts or {}
   if type(names) == "string" then names = { names } end
   local env = target_env(opts)
@@ -1187,12 +1441,29 @@ function pkg.remove(names, opts)
     local d = V.parse_dependency(r)
     if d and not going[d.name] then state.requests[#state.requests + 1] = r end
   end
+  -- dependencies nothing needs any more go too (what was asked for stays)
+  local keep = {}
+  local function mark(name)
+    if keep[name] or not state.packages[name] then return end
+    keep[name] = true
+    for _, d in ipairs(state.packages[name].dependencies or {}) do mark(d) end
+  end
+  for _, r in ipairs(state.requests) do mark(V.parse_dependency(r).name) end
+  for pname, p in pairs(state.packages) do
+    if p.pinned or opts.force then mark(pname) end
+  end
+  local removed = {}
+  for pname in pairs(old.packages) do
+    if not keep[pname] then removed[#removed + 1] = pname end
+  end
+  table.sort(removed)
+  for _, pname in ipairs(removed) do state.packages[pname] = nil end
   local n = commit(env, state, "remove " .. table.concat(names, " "))
-  return { env = env, generation = n }
+  return { env = env, generation = n, removed = removed }
 end
 
 --- Updates the named packages (or all) to the newest versions the constraints allow.
-function pkg.update(names, opts)
+local function do_update(names, opts)
   opts = opts or {}
   local env = target_env(opts)
   local old = load_state(env)
@@ -1207,7 +1478,8 @@ function pkg.update(names, opts)
       if not only[pname] then prefer[pname] = p.version end
     end
   end
-  local plan = pkg.resolve(old.requests, { servers = opts.servers, prefer = prefer, pins = pins_of(old) })
+  local plan = pkg.resolve(old.requests,
+    { servers = opts.servers, prefer = prefer, pins = pins_of(old), quiet = opts.quiet, refresh = true })
   local changed = false
   for pname, p in pairs(plan.packages) do
     if not old.packages[pname] or old.packages[pname].version ~= p.version then changed = true end
@@ -1223,7 +1495,7 @@ function pkg.update(names, opts)
 end
 
 --- Pins (or with opts.unpin, unpins) installed packages at their current version.
-function pkg.pin(names, opts)
+local function do_pin(names, opts)
   opts = opts or {}
   if type(names) == "string" then names = { names } end
   local env = target_env(opts)
@@ -1239,7 +1511,7 @@ end
 
 --- Installed packages: list of { name, version, pinned, requested }.
 function pkg.list(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local state = load_state(env)
   local requested = {}
   for _, r in ipairs(state.requests) do
@@ -1257,11 +1529,11 @@ end
 
 --- The lock table of an environment (what bioxen.lock holds).
 function pkg.lock(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   return lock_of(load_state(env))
 end
 
---- Packages on the servers whose name or catalog summary contains `text`.
+--- Packages on the servers whose name contains `text`.
 function pkg.search(text, opts)
   text = (text or ""):lower()
   local index, out = pkg.index(opts), {}
@@ -1295,7 +1567,7 @@ end
 
 --- Generations of an environment, oldest first.
 function pkg.history(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local cur, out = current_gen(env), {}
   local gens = {}
   for _, g in ipairs(native.list(env_dir(env) .. "/gens")) do
@@ -1312,8 +1584,8 @@ function pkg.history(opts)
 end
 
 --- Returns the environment to generation N (default: the one before the current) atomically.
-function pkg.rollback(n, opts)
-  local env = opts and opts.env or envs.active()
+local function do_rollback(n, opts)
+  local env = read_env(opts)
   local cur = current_gen(env)
   if n == nil then
     local best
@@ -1330,6 +1602,35 @@ function pkg.rollback(n, opts)
   native.swap_link("gens/" .. n, env_dir(env) .. "/current")
   return { env = env, generation = n, previous = cur }
 end
+
+
+-- One change at a time per environment: the operations below hold an exclusive
+-- lock on envs/NAME/lock (another bioxen waits, saying so).
+local function with_lock(opts, fn, ...)
+  local name = target_env(opts)
+  local path = env_dir(name) .. "/lock"
+  local held = native.lock(path, false)
+  if not held then
+    say(opts, "waiting for another bioxen that is changing environment %s", name)
+    held = native.lock(path, true)
+  end
+  local result = { pcall(fn, ...) }
+  held:unlock()
+  if not result[1] then error(result[2], 0) end
+  return unpack(result, 2)
+end
+
+--- Installs packages ("name", "name >= 1.0", or .src.rock/.rockspec files) into an
+--- environment as one new generation. opts: env, servers, locked (+ lockfile text), quiet.
+function pkg.install(requests, opts) return with_lock(opts, do_install, requests, opts) end
+--- Removes packages; refuses while another package depends on one (unless opts.force).
+function pkg.remove(names, opts) return with_lock(opts, do_remove, names, opts) end
+--- Updates the named packages (or all) to the newest versions the constraints allow.
+function pkg.update(names, opts) return with_lock(opts, do_update, names, opts) end
+--- Pins (or with opts.unpin, unpins) installed packages at their current version.
+function pkg.pin(names, opts) return with_lock(opts, do_pin, names, opts) end
+--- Returns the environment to generation N (default: the one before the current) atomically.
+function pkg.rollback(n, opts) return with_lock(opts, do_rollback, n, opts) end
 
 -- ---------------------------------------------------------------------------
 -- health and recommendations
@@ -1396,7 +1697,7 @@ end
 --- every module, system libraries of C modules. Returns { ok, problems = {
 --- { package, problem, fix } } }.
 function pkg.health(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local state = load_state(env)
   local problems = {}
   local tree = envs.paths(env).tree
@@ -1407,10 +1708,10 @@ function pkg.health(opts)
     for file, sha in pairs(p.files or {}) do
       owner[file] = pname
       if not actual[file] then
-        add(pname, file .. " is missing", ("bioxen pkg rollback %d --env %s"):format(state.generation, env))
+        add(pname, file .. " is missing", ("bioxen pkg install --locked --env %s"):format(env))
       elseif actual[file] ~= sha then
         add(pname, file .. " was modified since it was installed",
-          ("bioxen pkg rollback %d --env %s"):format(state.generation, env))
+          ("bioxen pkg install --locked --env %s"):format(env))
       end
     end
   end
@@ -1439,7 +1740,7 @@ end
 
 --- Suggestions from the catalog given what is installed: { package, reason }.
 function pkg.recommend(opts)
-  local env = opts and opts.env or envs.active()
+  local env = read_env(opts)
   local installed = load_state(env).packages
   local c = pkg.catalog()
   local out, seen = {}, {}

@@ -6,6 +6,7 @@ APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time luarocks zip lib
 APT_PACKAGES+=(openssl)  # doctor tests: a TLS server whose certificate does not match a pinned fingerprint
 APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
 APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
+APT_PACKAGES+=(luarocks zip liblua5.1-0-dev)  # pkg: the test mirror and the luarocks benchmark
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -15,7 +15,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=5
+RECIPE=9
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -230,11 +230,46 @@ crafted("make-demo", "1.0-1", {
     "build = { type = 'make',\n"
     "  build_variables = { CFLAGS = '$(CFLAGS)', LUA_INCDIR = '$(LUA_INCDIR)' },\n"
     "  install_variables = { LIBDIR = '$(LIBDIR)' } }\n")
-# Depends on everything above through a platform override (only on unix).
+# A C module linked against a shared library that is gone after the build:
+# `pkg health` must report the missing system library.
+crafted("needs-syslib", "1.0-1", {
+    "gone.c": "int bx_gone_answer(void) { return 7; }\n",
+    "usesys.c": '#include "lua.h"\nint bx_gone_answer(void);\n'
+                'static int answer(lua_State *L) { lua_pushinteger(L, bx_gone_answer()); return 1; }\n'
+                'int luaopen_usesys(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "build = { type = 'command',\n"
+    "  build_command = '$(CC) -shared -fPIC -o libbxgone.so gone.c && "
+    "$(CC) -shared -fPIC -I$(LUA_INCDIR) -o usesys.so usesys.c -L. -lbxgone',\n"
+    "  install = { lib = { usesys = 'usesys.so' } } }\n")
+# External dependencies: zlib is found (its variables used), a made-up one is reported.
+crafted("uses-zlib", "1.0-1", {
+    "usezlib.c": '#include "lua.h"\n#include <zlib.h>\n'
+                 'static int v(lua_State *L) { lua_pushstring(L, zlibVersion()); return 1; }\n'
+                 'int luaopen_usezlib(lua_State *L) { lua_pushcfunction(L, v); return 1; }\n'},
+    "external_dependencies = { ZLIB = { header = 'zlib.h', library = 'z' } }\n"
+    "build = { type = 'builtin', modules = { usezlib = { sources = { 'usezlib.c' },\n"
+    "  incdirs = { '$(ZLIB_INCDIR)' }, libdirs = { '$(ZLIB_LIBDIR)' }, libraries = { 'z' } } } }\n")
+crafted("needs-missing-lib", "1.0-1", {"m.c": "int x;\n"},
+    "external_dependencies = { BXNOPE = { header = 'bxnope/bxnope.h' } }\n"
+    "build = { type = 'builtin', modules = { m = 'm.c' } }\n")
+# Rockspec format 3.0 without build.modules: the modules are found under src/.
+crafted("auto-modules", "1.0-1", {
+    "src/auto/init.lua": lua_mod("auto"), "src/auto/util.lua": lua_mod("auto.util"),
+    "src/auto_top.lua": lua_mod("auto_top"), "spec/auto_spec.lua": "error('not a module')\n"},
+    "rockspec_format = '3.0'\nbuild = { type = 'builtin' }\n")
+# A git-sourced rock as `luarocks pack` makes it: the .src.rock holds the checkout folder.
+scm_spec = ("package = 'scm-style'\nversion = '1.0-1'\n"
+            "source = { url = 'git+https://example.invalid/scm-style.git', tag = 'v1.0' }\n"
+            "description = { summary = 'bioxen test rock: scm-style', license = 'MIT' }\n"
+            "build = { type = 'builtin', modules = { scm_style = 'src/scm_style.lua' } }\n")
+with zipfile.ZipFile(f"{repo}/scm-style-1.0-1.src.rock", "w", zipfile.ZIP_DEFLATED) as z:
+    z.writestr("scm-style-1.0-1.rockspec", scm_spec)
+    z.writestr("scm-style/src/scm_style.lua", lua_mod("scm_style"))
+open(f"{repo}/scm-style-1.0-1.rockspec", "w").write(scm_spec)
+# Depends on inspect through a per-platform override (unix only; windows names a missing rock).
 crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
-        "dependencies = { 'lua >= 5.1' }\n"
-        "build = { type = 'builtin', modules = { up = 'up.lua' } }\n"
-        "platforms = { unix = { dependencies = { 'inspect >= 3' } }, windows = { dependencies = { 'nonexistent' } } }\n")
+        "dependencies = { platforms = { unix = { 'inspect >= 3' }, windows = { 'nonexistent' } } }\n"
+        "build = { type = 'builtin', modules = { up = 'up.lua' } }\n")
 PY
 
 # --- 3. Manifest ----------------------------------------------------------------

@@ -44,10 +44,7 @@ pub async fn fetch(lua: Lua, (list, opts): (Table, Option<Table>)) -> LuaResult<
         .as_ref()
         .and_then(|o| o.get::<Option<bool>>("progress").ok().flatten())
         .unwrap_or(true);
-    let client = reqwest::Client::builder()
-        .user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| error("Download", format!("cannot start the HTTP client: {e}")))?;
+    let client = client()?;
     let terminal = show && std::io::stderr().is_terminal();
     let multi = terminal.then(MultiProgress::new);
     let limit = Arc::new(Semaphore::new(parallel));
@@ -94,6 +91,19 @@ pub async fn fetch(lua: Lua, (list, opts): (Table, Option<Table>)) -> LuaResult<
         out.push(t)?;
     }
     Ok(out)
+}
+
+/// One HTTP client per process: its connection pool and TLS set-up are reused.
+fn client() -> LuaResult<reqwest::Client> {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    if let Some(c) = CLIENT.get() {
+        return Ok(c.clone());
+    }
+    let c = reqwest::Client::builder()
+        .user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| error("Download", format!("cannot start the HTTP client: {e}")))?;
+    Ok(CLIENT.get_or_init(|| c).clone())
 }
 
 fn new_bar(url: &str) -> ProgressBar {

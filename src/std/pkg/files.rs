@@ -187,6 +187,20 @@ pub async fn link_tree(
     .await
 }
 
+/// `copy(from, to)`: copies one file (with its permissions), creating folders.
+pub async fn copy(_: Lua, (from, to): (String, String)) -> LuaResult<()> {
+    blocking(move || {
+        if let Some(parent) = Path::new(&to).parent() {
+            std::fs::create_dir_all(parent)
+                .map_err(io_err("Io", format!("cannot create {}", parent.display())))?;
+        }
+        std::fs::copy(&from, &to)
+            .map(|_| ())
+            .map_err(io_err("Io", format!("cannot copy {from} to {to}")))
+    })
+    .await
+}
+
 /// `remove_tree(path)`: removes a folder and everything under it (no error when missing).
 pub async fn remove_tree(_: Lua, path: String) -> LuaResult<()> {
     blocking(move || match std::fs::remove_dir_all(&path) {
@@ -198,7 +212,7 @@ pub async fn remove_tree(_: Lua, path: String) -> LuaResult<()> {
     .await
 }
 
-/// `run(argv, {cwd=, env={}})` -> {status, output} (stdout and stderr merged in order of reading).
+/// `run(argv, {cwd=, env={}})` -> {status, output} (stdout, then stderr).
 pub async fn run(lua: Lua, (argv, opts): (Vec<String>, Option<Table>)) -> LuaResult<Table> {
     let Some((prog, args)) = argv.split_first() else {
         return Err(error("Argument", "run needs a command"));
@@ -220,10 +234,17 @@ pub async fn run(lua: Lua, (argv, opts): (Vec<String>, Option<Table>)) -> LuaRes
             }
         }
     }
-    let out = cmd
-        .output()
-        .await
+    let child = cmd
+        .spawn()
         .map_err(|e| error("Build", format!("cannot run {prog}: {e}")))?;
+    // Ctrl-C stops the build at once: the child is killed when its future is dropped,
+    // also when this runs in a task other than the main chunk.
+    let out = tokio::select! {
+        out = child.wait_with_output() => out.map_err(|e| error("Build", format!("cannot run {prog}: {e}")))?,
+        _ = tokio::signal::ctrl_c() => {
+            return Err(error("Interrupted", format!("interrupted while running {prog}")));
+        }
+    };
     let t = lua.create_table()?;
     t.set("status", out.status.code().unwrap_or(-1))?;
     let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -258,6 +279,15 @@ pub fn list(_: &Lua, dir: String) -> LuaResult<Vec<String>> {
     };
     names.sort();
     Ok(names)
+}
+
+/// `mtime(path)` -> seconds since the epoch of the last change, or nil when missing.
+pub fn mtime(_: &Lua, path: String) -> LuaResult<Option<f64>> {
+    Ok(std::fs::metadata(&path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs_f64()))
 }
 
 pub fn mkdirs(_: &Lua, dir: String) -> LuaResult<()> {
@@ -314,4 +344,40 @@ pub fn headers(_: &Lua, _: ()) -> LuaResult<String> {
         }
     }
     Ok(dir.display().to_string())
+}
+
+/// An exclusive lock on a file (flock), released by `unlock()` or when collected.
+pub struct FileLock(Option<std::fs::File>);
+
+impl mlua::UserData for FileLock {
+    fn add_methods<M: mlua::UserDataMethods<Self>>(m: &mut M) {
+        m.add_method_mut("unlock", |_, lock, ()| {
+            lock.0 = None;
+            Ok(())
+        });
+    }
+}
+
+/// `lock(path)` -> a held lock, or nil and no wait when another process holds it
+/// and `wait` is false; with `wait` it waits (without blocking other tasks).
+pub async fn lock(_: Lua, (path, wait): (String, Option<bool>)) -> LuaResult<Option<FileLock>> {
+    blocking(move || {
+        use std::os::fd::AsRawFd;
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("Io", format!("cannot open the lock {path}")))?;
+        let flags = if wait.unwrap_or(false) {
+            libc::LOCK_EX
+        } else {
+            libc::LOCK_EX | libc::LOCK_NB
+        };
+        if unsafe { libc::flock(file.as_raw_fd(), flags) } != 0 {
+            return Ok(None);
+        }
+        Ok(Some(FileLock(Some(file))))
+    })
+    .await
 }

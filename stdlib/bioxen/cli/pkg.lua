@@ -3,7 +3,8 @@ local pkg = require("bioxen.pkg")
 
 local USAGE = [[
 usage: bioxen pkg VERB [options]
-  install NAME[ CONSTRAINT]...   install packages (e.g. "penlight >= 1.13"); --locked reproduces bioxen.lock
+  install NAME[ CONSTRAINT]...   install packages (e.g. "penlight >= 1.13"), or FILE.src.rock / FILE.rockspec;
+                                 --locked reproduces bioxen.lock (--lockfile FILE: another one)
   remove NAME...                 remove packages (refuses to break a dependent unless --force)
   update [NAME...]               newest versions the constraints allow
   list                           installed packages
@@ -73,15 +74,29 @@ if verb == nil or verb == "help" then
   print(USAGE)
 elseif verb == "install" then
   if not opts.locked then need(1, "at least one package name") end
+  local before = {}
+  if not opts.env or pkg.envs.exists(opts.env) then
+    for _, p in ipairs(pkg.list(opts)) do before[p.name] = p.version end
+  end
   local r = pkg.install(requests(rest), opts)
   show_changes(r)
+  -- every package with its version; what changed is marked + (new) or ~ (other version)
   local names = {}
-  for name, p in pairs(r.packages) do names[#names + 1] = name .. " " .. p.version end
+  for name in pairs(r.packages) do names[#names + 1] = name end
   table.sort(names)
-  for _, n in ipairs(names) do print("  " .. n) end
+  for _, name in ipairs(names) do
+    local v, was = r.packages[name].version, before[name]
+    local mark = was == nil and "+ " or (was ~= v and "~ " or "  ")
+    print(("%s%s %s%s"):format(mark, name, v, (was and was ~= v) and (" (was " .. was .. ")") or ""))
+  end
+  for name, was in pairs(before) do
+    if not r.packages[name] then print(("- %s %s"):format(name, was)) end
+  end
 elseif verb == "remove" then
   need(1, "a package name")
-  show_changes(pkg.remove(rest, opts))
+  local r = pkg.remove(rest, opts)
+  show_changes(r)
+  for _, name in ipairs(r.removed) do print("- " .. name) end
 elseif verb == "update" then
   local r = pkg.update(rest, opts)
   if r.unchanged then print("everything is up to date") else show_changes(r) end
