@@ -562,6 +562,27 @@ impl UserData for Connection {
     }
 }
 
+/// Copies with large buffers: libssh2 pipelines SFTP packets within one
+/// write or read, so 8 KiB steps (std::io::copy) would cost a round trip each.
+fn copy_big(src: &mut dyn Read, dst: &mut dyn Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 4 << 20];
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match src.read(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        dst.write_all(&buf[..filled])?;
+        total += filled as u64;
+    }
+}
+
 /// SFTP copy; `up` = local -> remote. Keeps the file mode on upload. Returns bytes copied.
 fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u64> {
     let guard = inner.session.lock().unwrap();
@@ -598,8 +619,7 @@ fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u6
                     e.message()
                 ))
             })?;
-        std::io::copy(&mut src, &mut dst)
-            .map_err(|e| io(&format!("uploading {local} to {remote}"), e))
+        copy_big(&mut src, &mut dst).map_err(|e| io(&format!("uploading {local} to {remote}"), e))
     } else {
         let mut src = sftp.open(std::path::Path::new(remote)).map_err(|e| {
             ssh_err(format!(
@@ -610,8 +630,7 @@ fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u6
         })?;
         let mut dst =
             std::fs::File::create(local).map_err(|e| io(&format!("cannot create {local}"), e))?;
-        std::io::copy(&mut src, &mut dst)
-            .map_err(|e| io(&format!("downloading {remote} to {local}"), e))
+        copy_big(&mut src, &mut dst).map_err(|e| io(&format!("downloading {remote} to {local}"), e))
     }
 }
 
