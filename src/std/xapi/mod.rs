@@ -329,8 +329,16 @@ async fn simulator(lua: Lua, opts: Table) -> LuaResult<Simulator> {
             .from_value(v)
             .map_err(|e| error("Argument", format!("bad pool description: {e}")))?,
     };
+    let tls = match opts.get::<Option<Table>>("tls")? {
+        None => None,
+        Some(t) => {
+            let cert: String = t.get("cert")?;
+            let key: String = t.get("key")?;
+            Some(sim::server::tls_acceptor(&cert, &key).map_err(|e| error("Argument", e))?)
+        }
+    };
     let running =
-        tokio::task::spawn_blocking(move || sim::server::start(&listen, user, password, spec))
+        tokio::task::spawn_blocking(move || sim::server::start(&listen, user, password, spec, tls))
             .await
             .map_err(|e| error("Runtime", e.to_string()))?
             .map_err(|e| error("Xapi", format!("the simulator did not start: {e}")))?;

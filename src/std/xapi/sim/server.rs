@@ -5,8 +5,8 @@ use super::{Pool, PoolSpec};
 use crate::library::xapi::wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// A running simulator: its URL and how to stop it.
@@ -18,11 +18,31 @@ pub struct Running {
 }
 
 /// Starts the simulator on a thread of its own and returns once it listens.
+/// A TLS certificate and key (PEM files) to serve HTTPS as a real pool does.
+pub fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {cert}: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad certificate {cert}: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read the key {key}: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 pub fn start(
     listen: &str,
     user: String,
     password: String,
     spec: PoolSpec,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<Running, String> {
     let master: SocketAddr = listen
         .parse()
@@ -74,10 +94,16 @@ pub fn start(
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok((format!("http://{addr}/"), pool.ssh_key())));
-                tokio::task::spawn_local(serve(listener, pool.clone(), None));
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let _ = ready_tx.send(Ok((format!("{scheme}://{addr}/"), pool.ssh_key())));
+                tokio::task::spawn_local(serve(listener, pool.clone(), None, tls.clone()));
                 for l in slaves {
-                    tokio::task::spawn_local(serve(l, pool.clone(), Some(addr.to_string())));
+                    tokio::task::spawn_local(serve(
+                        l,
+                        pool.clone(),
+                        Some(addr.to_string()),
+                        tls.clone(),
+                    ));
                 }
                 let _ = stop_rx.await;
                 pool.shutdown();
@@ -96,18 +122,39 @@ pub fn start(
     })
 }
 
-async fn serve(listener: TcpListener, pool: Arc<Pool>, master: Option<String>) {
+async fn serve(
+    listener: TcpListener,
+    pool: Arc<Pool>,
+    master: Option<String>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::task::spawn_local(connection(stream, pool.clone(), master.clone()));
+        let (pool, master) = (pool.clone(), master.clone());
+        match tls.clone() {
+            None => {
+                tokio::task::spawn_local(connection(stream, pool, master));
+            }
+            Some(acceptor) => {
+                tokio::task::spawn_local(async move {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        connection(s, pool, master).await;
+                    }
+                });
+            }
+        }
     }
 }
 
 /// One keep-alive connection: request after request until the peer closes.
-async fn connection(mut stream: TcpStream, pool: Arc<Pool>, master: Option<String>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    pool: Arc<Pool>,
+    master: Option<String>,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     loop {
         let head_end = loop {
@@ -162,7 +209,7 @@ async fn connection(mut stream: TcpStream, pool: Arc<Pool>, master: Option<Strin
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 16384];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => false,
