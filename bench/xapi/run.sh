@@ -37,7 +37,9 @@ PermitRootLogin yes
 PasswordAuthentication no
 LogLevel ERROR
 MaxSessions 100
+SetEnv HOME=$work/home
 CFG
+mkdir -p "$work/home"
 mkdir -p /run/sshd
 /usr/sbin/sshd -D -e -f "$work/sshd_config" 2>/dev/null &
 sleep 0.3
