@@ -38,6 +38,7 @@ local MEANINGS = {
   SR_FULL = "the storage repository is full: %1 bytes requested, %2 available",
   TASK_CANCELLED = "the task %1 was cancelled",
   OPERATION_NOT_ALLOWED = "%1",
+  EVENTS_LOST = "too many events happened since the token; start again with an empty token",
 }
 
 local function explain(code, params)

@@ -1520,6 +1520,14 @@ impl Pool {
                 .parse()
                 .or_else(|_| fail("EVENT_FROM_TOKEN_PARSE_FAILURE", &[&token]))?
         };
+        {
+            let st = self.state.lock().unwrap();
+            if let Some(oldest) = st.events.front()
+                && since + 1 < oldest.id
+            {
+                return fail("EVENTS_LOST", &[]);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
         loop {
             let notified = self.changed.notified();
