@@ -26,6 +26,7 @@ pub struct Command {
     pub target: Target,
     pub args: Vec<String>,
     pub interactive: bool,
+    pub watch: bool,
     pub version: bool,
     pub help: bool,
     pub log: Option<String>,
@@ -39,6 +40,7 @@ Options:
   -e CODE       run CODE (may repeat)
   -l MOD        require MOD and set the global MOD
   -i            enter the REPL after running the script
+  --watch       run the script again whenever it or a local module changes
   -j CMD        LuaJIT control: -jon, -joff, -jflush
   -O[OPT]       LuaJIT optimiser level or flags, as luajit -O
   -v, --version print the bioxen and LuaJIT versions
@@ -61,6 +63,7 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
         target: Target::None,
         args: Vec::new(),
         interactive: false,
+        watch: false,
         version: false,
         help: false,
         log: None,
@@ -79,6 +82,7 @@ pub fn parse(argv: &[String]) -> Result<Command, String> {
                 return Ok(cmd);
             }
             "-i" => cmd.interactive = true,
+            "--watch" => cmd.watch = true,
             "-v" | "--version" => cmd.version = true,
             "-h" | "--help" => cmd.help = true,
             "--debug" => cmd.log = Some("debug".into()),

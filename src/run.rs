@@ -16,18 +16,28 @@ pub fn run(cmd: Command) -> i32 {
         }
         return 0;
     }
+    if cmd.watch {
+        return crate::repl::watch::run(&cmd);
+    }
     let (host, scheduler) = match (Host::new(), Scheduler::new()) {
         (Ok(h), Ok(s)) => (h, s),
         (Err(e), _) => return fail(&format!("cannot start Lua: {e}")),
         (_, Err(e)) => return fail(&format!("cannot start the event loop: {e}")),
     };
     interrupt::install_sigint(host.interrupter.clone());
+    if let Err(e) = crate::repl::watch::report_required(&host.lua) {
+        return fail(&format!("cannot start Lua: {e}"));
+    }
     let status = match run_all(&host.lua, &scheduler, &cmd) {
         Ok(()) => 0,
         Err(e) => report_error(&host, &e),
     };
     scheduler.drain();
-    if crate::library::task::report_unobserved(&host.lua) && status == 0 {
+    let lost_errors = crate::library::task::report_unobserved(&host.lua);
+    // Closing the state would first run a full collection (mlua's drop); the
+    // process is ending, and exit() flushes C stdio buffers anyway.
+    std::mem::forget(host);
+    if lost_errors && status == 0 {
         1
     } else {
         status

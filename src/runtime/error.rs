@@ -104,19 +104,20 @@ fn strip_traceback(m: &str) -> String {
 /// unwraps the same userdata back into the Rust error, the kind survives being
 /// re-raised through Rust (task.wait, vm calls...), which a table would not.
 pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
-    let raise = lua.create_function(|_, ()| Err::<(), _>(error("Probe", "probe")))?;
+    // A wrapped error as a plain value (not raised) has the shared metatable,
+    // without the cost of raising one and building its traceback.
+    let sample = Value::Error(Box::new(error("Probe", "probe")));
     let index =
         lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
     let tostring = lua.create_function(|_, err: Value| Ok(describe(&err)))?;
     lua.load(
-        r#"local raise, index, tostring_ = ...
-        local _, e = pcall(raise)
-        local mt = debug.getmetatable(e)
+        r#"local sample, index, tostring_ = ...
+        local mt = debug.getmetatable(sample)
         mt.__index = index
         mt.__tostring = tostring_"#,
     )
     .set_name("=[bioxen error setup]")
-    .call::<()>((raise, index, tostring))
+    .call::<()>((sample, index, tostring))
 }
 
 fn error_field(lua: &Lua, err: &Value, key: &str) -> LuaResult<Value> {

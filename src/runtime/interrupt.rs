@@ -10,7 +10,7 @@
 //! coroutines can swallow it.
 use mlua::{Lua, ffi};
 use std::os::raw::c_int;
-use std::sync::atomic::{AtomicPtr, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU8, AtomicU64, Ordering};
 
 const REGISTRY_KEY: &std::ffi::CStr = c"bioxen.interrupter";
 
@@ -45,6 +45,8 @@ impl Reason {
 pub struct Interrupter {
     state: AtomicPtr<ffi::lua_State>,
     reason: AtomicU8,
+    /// When the pending interrupt was requested (monotonic milliseconds).
+    since_ms: AtomicU64,
 }
 
 // SAFETY: the raw state pointer is only used for `lua_sethook`, which only writes
@@ -58,6 +60,7 @@ impl Interrupter {
         let me = std::sync::Arc::new(Interrupter {
             state: AtomicPtr::new(lua.state()),
             reason: AtomicU8::new(0),
+            since_ms: AtomicU64::new(0),
         });
         let ptr = std::sync::Arc::as_ptr(&me) as *mut std::ffi::c_void;
         unsafe {
@@ -70,6 +73,7 @@ impl Interrupter {
 
     /// Makes the running code raise an error at its next instruction.
     pub fn interrupt(&self, reason: Reason) {
+        self.since_ms.store(monotonic_ms(), Ordering::SeqCst);
         self.reason.store(reason as u8, Ordering::SeqCst);
         let mask = ffi::LUA_MASKCOUNT | ffi::LUA_MASKCALL | ffi::LUA_MASKRET;
         unsafe { ffi::lua_sethook(self.state.load(Ordering::SeqCst), Some(hook), mask, 1) };
@@ -99,12 +103,39 @@ unsafe extern "C-unwind" fn hook(state: *mut ffi::lua_State, _ar: *mut ffi::lua_
     }
 }
 
+/// Milliseconds on the monotonic clock (`clock_gettime` is async-signal-safe).
+fn monotonic_ms() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+}
+
+/// How long a pending Ctrl-C must have gone unanswered before another one
+/// exits the process (0: at once, for scripts).
+static REPEAT_EXIT_GRACE_MS: AtomicU64 = AtomicU64::new(0);
+
+/// The REPL sets a grace so that pressing Ctrl-C twice while a loop is being
+/// stopped does not end the session; only code stuck that long (in a C
+/// function that never returns to Lua) makes a further Ctrl-C exit.
+pub fn set_repeat_exit_grace(grace: std::time::Duration) {
+    REPEAT_EXIT_GRACE_MS.store(grace.as_millis() as u64, Ordering::SeqCst);
+}
+
 /// Ctrl-C for the host: the first SIGINT interrupts the running Lua code, a
-/// second one (code that keeps running, e.g. in a C function) exits with 130.
+/// second one (code that keeps running, e.g. in a C function) exits with 130,
+/// after the grace set by `set_repeat_exit_grace` (none by default).
 pub fn install_sigint(interrupter: std::sync::Arc<Interrupter>) {
     let action = move || {
         if interrupter.reason() == Some(Reason::Interrupted) {
-            unsafe { libc::_exit(130) };
+            let since = interrupter.since_ms.load(Ordering::SeqCst);
+            let grace = REPEAT_EXIT_GRACE_MS.load(Ordering::SeqCst);
+            if monotonic_ms().saturating_sub(since) >= grace {
+                unsafe { libc::_exit(130) };
+            }
+            return;
         }
         interrupter.interrupt(Reason::Interrupted);
     };

@@ -26,6 +26,7 @@ impl Host {
         modules::install(&lua)?;
         lua.set_app_data(crate::library::task::Unobserved::default());
         let interrupter = interrupt::Interrupter::attach(&lua);
+        lua.set_app_data(interrupter.clone());
         Ok(Host { lua, interrupter })
     }
 }

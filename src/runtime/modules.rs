@@ -13,7 +13,8 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
     lua.load(
         r#"local searcher, error_ctor, has = ...
         table.insert(package.loaders, 2, searcher)
-        local bioxen = setmetatable({ error = error_ctor }, { __index = function(t, name)
+        local function hot(f) return function(...) return require("bioxen.hotreload")[f](...) end end
+        local bioxen = setmetatable({ error = error_ctor, reload = hot("reload"), watch = hot("watch") }, { __index = function(t, name)
             if type(name) ~= "string" or not has(name) then return nil end
             local lib = require("bioxen." .. name)
             rawset(t, name, lib)

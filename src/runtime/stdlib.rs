@@ -40,3 +40,12 @@ pub fn subcommands() -> Vec<&'static str> {
         .filter(|n| !n.contains('/'))
         .collect()
 }
+
+/// Names of the embedded top-level modules `stdlib/bioxen/NAME.lua` (REPL completion).
+pub fn library_files() -> Vec<&'static str> {
+    embedded::FILES
+        .iter()
+        .filter_map(|(p, _)| p.strip_prefix("bioxen/")?.strip_suffix(".lua"))
+        .filter(|n| !n.contains('/'))
+        .collect()
+}

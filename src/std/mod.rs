@@ -5,6 +5,7 @@
 use mlua::{Lua, Result as LuaResult, Table};
 
 pub mod env;
+pub mod hotreload;
 pub mod json;
 pub mod log;
 pub mod ssh;
@@ -27,6 +28,11 @@ pub const LIBRARIES: &[Library] = &[
         summary: "system facts, folders, interpreters, configuration",
     },
     Library {
+        name: "hotreload",
+        native: Some(hotreload::module),
+        summary: "reload required modules in place, watch their files",
+    },
+    Library {
         name: "json",
         native: Some(json::module),
         summary: "JSON encode and decode",
@@ -35,6 +41,16 @@ pub const LIBRARIES: &[Library] = &[
         name: "log",
         native: Some(log::module),
         summary: "structured logging on tracing",
+    },
+    Library {
+        name: "pretty",
+        native: None,
+        summary: "readable text for any value (the REPL's printer)",
+    },
+    Library {
+        name: "repl",
+        native: None,
+        summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
         name: "ssh",

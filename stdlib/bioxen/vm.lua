@@ -10,6 +10,8 @@ vm.backends.thread = { create = native.thread_create, native = true }
 if native.process_create then
   vm.backends.process = { create = native.process_create, native = true }
 end
+vm.now = native.now            -- monotonic seconds, for timing
+vm.pool = native.process_pool  -- vm.pool(n): warm pool size of the process backend
 vm.default_backend = native.process_create and "process" or "thread"
 
 local OPTIONS = {

@@ -96,6 +96,234 @@ pub fn python() -> PathBuf {
     p
 }
 
+/// `bioxen` on a real pseudo-terminal (for the REPL): keystrokes in, screen
+/// text out. Written on libc's openpty (already a dependency) rather than a
+/// pty crate: the REPL tests need only spawn, write, read-until and wait.
+pub mod pty {
+    use std::io::{Read, Write};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command, ExitStatus, Stdio};
+    use std::sync::{Arc, Condvar, Mutex};
+    use std::time::{Duration, Instant};
+
+    pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+    pub struct Pty {
+        pub child: Child,
+        master: std::fs::File,
+        output: Arc<(Mutex<Vec<u8>>, Condvar)>,
+        /// Bytes of `output` already matched by `expect`.
+        seen: usize,
+    }
+
+    impl Pty {
+        pub fn spawn(mut cmd: Command) -> Pty {
+            let (mut master, mut slave) = (0, 0);
+            let size = libc::winsize {
+                ws_row: 40,
+                ws_col: 200,
+                ws_xpixel: 0,
+                ws_ypixel: 0,
+            };
+            let rc = unsafe {
+                libc::openpty(
+                    &mut master,
+                    &mut slave,
+                    std::ptr::null_mut(),
+                    std::ptr::null(),
+                    &size,
+                )
+            };
+            assert_eq!(rc, 0, "openpty failed");
+            let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+            cmd.stdin(Stdio::from(slave.try_clone().unwrap()))
+                .stdout(Stdio::from(slave.try_clone().unwrap()))
+                .stderr(Stdio::from(slave.try_clone().unwrap()))
+                .env("TERM", "xterm");
+            unsafe {
+                cmd.pre_exec(|| {
+                    libc::setsid();
+                    libc::ioctl(0, libc::TIOCSCTTY, 0);
+                    Ok(())
+                });
+            }
+            let child = cmd.spawn().expect("spawn bioxen on a pty");
+            drop(slave);
+            let master = unsafe { std::fs::File::from_raw_fd(master) };
+            let output: Arc<(Mutex<Vec<u8>>, Condvar)> = Arc::default();
+            let (mut reader, sink) = (master.try_clone().unwrap(), output.clone());
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    match reader.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => {
+                            sink.0.lock().unwrap().extend_from_slice(&buf[..n]);
+                            sink.1.notify_all();
+                        }
+                    }
+                }
+            });
+            Pty {
+                child,
+                master,
+                output,
+                seen: 0,
+            }
+        }
+
+        pub fn send(&mut self, keys: &str) {
+            self.master.write_all(keys.as_bytes()).unwrap();
+            self.master.flush().unwrap();
+        }
+
+        /// Types a line and presses Enter.
+        pub fn line(&mut self, text: &str) {
+            self.send(text);
+            self.send("\r");
+        }
+
+        pub fn ctrl_c(&mut self) {
+            self.send("\x03");
+        }
+
+        pub fn ctrl_d(&mut self) {
+            self.send("\x04");
+        }
+
+        /// Everything the terminal showed so far, escape sequences and `\r` removed.
+        pub fn screen(&self) -> String {
+            strip(&self.output.0.lock().unwrap())
+        }
+
+        /// The raw bytes shown so far (with colours).
+        pub fn raw(&self) -> String {
+            String::from_utf8_lossy(&self.output.0.lock().unwrap()).into_owned()
+        }
+
+        /// Waits until `needle` appears after what earlier calls matched;
+        /// returns the text from there up to and including it.
+        pub fn expect(&mut self, needle: &str) -> String {
+            self.expect_within(needle, TIMEOUT)
+        }
+
+        pub fn expect_within(&mut self, needle: &str, timeout: Duration) -> String {
+            let deadline = Instant::now() + timeout;
+            let (lock, cond) = &*self.output;
+            let mut out = lock.lock().unwrap();
+            loop {
+                let text = strip(&out);
+                if let Some(i) = text[self.seen.min(text.len())..].find(needle) {
+                    let start = self.seen.min(text.len());
+                    let end = start + i + needle.len();
+                    self.seen = end;
+                    return text[start..end].to_string();
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "timed out waiting for {needle:?}; the terminal shows:\n{}",
+                    &text[self.seen.min(text.len())..]
+                );
+                out = cond.wait_timeout(out, left).unwrap().0;
+            }
+        }
+
+        /// Types `input`, presses Enter and returns what was printed before
+        /// the next prompt (the echoed input removed), trimmed.
+        pub fn eval(&mut self, input: &str) -> String {
+            self.expect_prompt_ready();
+            self.line(input);
+            let text = self.expect("\n> ");
+            let text = text.trim_end_matches("\n> ");
+            let body = match text.find(input) {
+                Some(i) => &text[i + input.len()..],
+                None => text,
+            };
+            body.trim_matches('\n').to_string()
+        }
+
+        /// Waits until the terminal ends with an empty prompt `> `.
+        pub fn expect_empty_prompt(&mut self) {
+            let deadline = Instant::now() + TIMEOUT;
+            let (lock, cond) = &*self.output;
+            let mut out = lock.lock().unwrap();
+            loop {
+                let text = strip(&out);
+                if text.ends_with("\n> ") {
+                    self.seen = text.len();
+                    return;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                assert!(
+                    !left.is_zero(),
+                    "timed out waiting for an empty prompt:\n{text}"
+                );
+                out = cond.wait_timeout(out, left).unwrap().0;
+            }
+        }
+
+        /// Nothing to wait for but keeps `seen` at the end of the output.
+        fn expect_prompt_ready(&mut self) {
+            self.seen = self.screen().len();
+        }
+
+        pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+            let deadline = Instant::now() + timeout;
+            while Instant::now() < deadline {
+                if let Some(status) = self.child.try_wait().unwrap() {
+                    return Some(status);
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            None
+        }
+
+        pub fn fd(&self) -> i32 {
+            self.master.as_raw_fd()
+        }
+    }
+
+    impl Drop for Pty {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    /// Terminal output as plain text: CSI/OSC sequences and carriage returns dropped.
+    pub fn strip(bytes: &[u8]) -> String {
+        let s = String::from_utf8_lossy(bytes);
+        let mut out = String::with_capacity(s.len());
+        let mut chars = s.chars().peekable();
+        while let Some(c) = chars.next() {
+            match c {
+                '\x1b' => match chars.next() {
+                    Some('[') => {
+                        for c in chars.by_ref() {
+                            if ('@'..='~').contains(&c) {
+                                break;
+                            }
+                        }
+                    }
+                    Some(']') => {
+                        while let Some(c) = chars.next() {
+                            if c == '\x07' || (c == '\x1b' && chars.next_if_eq(&'\\').is_some()) {
+                                break;
+                            }
+                        }
+                    }
+                    _ => {}
+                },
+                '\r' => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+}
+
 /// A real sshd on 127.0.0.1 at a free unprivileged port, with a generated host
 /// key and one authorised client key (`client_key`); stopped when dropped.
 pub struct Sshd {

@@ -2,7 +2,8 @@
 # Debian packages the tests use: reference interpreters and C modules for Lua 5.1,
 # hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
 set -euo pipefail
-APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine)
+APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time)
+APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
 APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

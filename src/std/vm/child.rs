@@ -140,7 +140,9 @@ impl Session {
         let opts = Options::decode(&mut Reader::new(payload))?;
         apply_limits(&opts);
         let modules: ModuleSource = Box::new(fetch_module);
-        let child = Child::new(opts, Some(modules)).map_err(|e| e.to_string())?;
+        let child = Child::new(opts.clone(), Some(modules))
+            .and_then(|c| c.configure(opts))
+            .map_err(|e| e.to_string())?;
         INTERRUPTER.store(
             std::sync::Arc::as_ptr(&child.interrupter) as *mut _,
             Ordering::SeqCst,

@@ -30,6 +30,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             process::set_pool_size(n.min(64));
             Ok(())
         })
+        .function("now", |_, ()| Ok(clock_seconds()))
         .value("default_memory_limit", DEFAULT_MEMORY_LIMIT)
         .value("default_timeout", DEFAULT_TIMEOUT)
         .value("default_output_limit", DEFAULT_OUTPUT_LIMIT)
@@ -143,6 +144,7 @@ pub fn parse_options(opts: &Table) -> LuaResult<Options> {
         result_limit: size(opts, "result_limit", DEFAULT_RESULT_LIMIT)?,
         package_path,
         globals,
+        lua_executable: opts.raw_get::<Option<String>>("lua_executable")?,
     })
 }
 
@@ -150,4 +152,13 @@ pub fn parse_options(opts: &Table) -> LuaResult<Options> {
 pub fn copy_args(args: &MultiValue) -> LuaResult<Vec<Val>> {
     value::copy_all(args.iter(), "argument", usize::MAX)
         .map_err(|e| error("Value", format!("cannot copy into the VM: {}", e.message)))
+}
+
+/// Monotonic seconds since an arbitrary start, for timing (benchmarks, durations).
+pub fn clock_seconds() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
 }

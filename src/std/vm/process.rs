@@ -127,7 +127,28 @@ fn clean_stale() {
     }
 }
 
+/// The driver an external interpreter runs (Lua 5.3+, for string.pack).
+const EXTERNAL_DRIVER: &str = include_str!("external_driver.lua");
+
 fn spawn_child() -> std::io::Result<Proc> {
+    spawn(None)
+}
+
+/// Finds an interpreter by name on the host's PATH.
+fn find_executable(name: &str) -> Option<PathBuf> {
+    if name.contains('/') {
+        return Some(PathBuf::from(name));
+    }
+    std::env::var_os("PATH")?
+        .to_string_lossy()
+        .split(':')
+        .map(|d| std::path::Path::new(d).join(name))
+        .find(|p| p.is_file())
+}
+
+/// A bioxen child (`external` None), or an external interpreter running the
+/// driver with the OS limits applied before exec (it cannot apply its own).
+fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = base_dir().join(N.fetch_add(1, Ordering::Relaxed).to_string());
     std::fs::create_dir_all(&dir)?;
@@ -138,17 +159,43 @@ fn spawn_child() -> std::io::Result<Proc> {
             libc::chown(cdir.as_ptr(), super::child::NOBODY, super::child::NOBODY);
         }
     }
-    let exe = std::env::current_exe()?;
-    let mut cmd = Command::new(exe);
-    cmd.arg("--vm-child")
-        .arg(std::process::id().to_string())
-        .env_clear()
+    let mut cmd = match external {
+        None => {
+            // /proc/self/exe works even after the binary on disk was replaced.
+            let mut c = Command::new("/proc/self/exe");
+            c.arg("--vm-child").arg(std::process::id().to_string());
+            c
+        }
+        Some((name, _)) => {
+            let exe = find_executable(name).ok_or_else(|| {
+                std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!("no Lua interpreter '{name}' on PATH"),
+                )
+            })?;
+            let mut c = Command::new(exe);
+            // lua.c refuses an -e argument that starts with "-".
+            c.arg("-e").arg(format!("\n{EXTERNAL_DRIVER}"));
+            c
+        }
+    };
+    let limits = external.map(|(_, o)| {
+        (
+            if o.memory_limit > 0 {
+                (o.memory_limit as u64).saturating_add(super::child::ADDRESS_SPACE_HEADROOM)
+            } else {
+                libc::RLIM_INFINITY
+            },
+            std::process::id() as i32,
+        )
+    });
+    cmd.env_clear()
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::null());
     unsafe {
-        cmd.pre_exec(|| {
+        cmd.pre_exec(move || {
             // Own session: a terminal's Ctrl-C goes to the host, not to VMs.
             libc::setsid();
             // No inherited descriptors beyond 0, 1 and 2.
@@ -158,7 +205,36 @@ fn spawn_child() -> std::io::Result<Proc> {
                     libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
                 }
             }
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            if let Some((address_space, parent)) = limits {
+                let lim = |r, v| {
+                    libc::setrlimit(
+                        r,
+                        &libc::rlimit {
+                            rlim_cur: v,
+                            rlim_max: v,
+                        },
+                    )
+                };
+                lim(libc::RLIMIT_AS, address_space);
+                lim(libc::RLIMIT_NOFILE, 64);
+                lim(libc::RLIMIT_CORE, 0);
+                lim(libc::RLIMIT_FSIZE, 1 << 30);
+                if libc::getuid() == 0 {
+                    libc::setgroups(0, std::ptr::null());
+                    if libc::setgid(super::child::NOBODY) != 0
+                        || libc::setuid(super::child::NOBODY) != 0
+                    {
+                        libc::_exit(71);
+                    }
+                }
+                lim(libc::RLIMIT_NPROC, 0);
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+                if libc::getppid() != parent {
+                    libc::_exit(0);
+                }
+            } else {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong);
+            }
             Ok(())
         });
     }
@@ -174,7 +250,20 @@ fn spawn_child() -> std::io::Result<Proc> {
     })
 }
 
+/// External interpreters are started on the spawner thread too (death signal).
+fn spawn_external(exe: &str, opts: &Options) -> std::io::Result<Proc> {
+    let s = spawner();
+    let (tx, rx) = mpsc::channel();
+    let _ =
+        s.tx.lock()
+            .unwrap()
+            .send(Req::External(exe.to_string(), Box::new(opts.clone()), tx));
+    rx.recv()
+        .unwrap_or_else(|_| Err(std::io::Error::other("the VM spawner thread is gone")))
+}
+
 enum Req {
+    External(String, Box<Options>, mpsc::Sender<std::io::Result<Proc>>),
     Spawn(mpsc::Sender<std::io::Result<Proc>>),
     Refill,
 }
@@ -205,6 +294,9 @@ fn spawner() -> &'static Spawner {
                     match req {
                         Req::Spawn(reply) => {
                             let _ = reply.send(spawn_child());
+                        }
+                        Req::External(exe, opts, reply) => {
+                            let _ = reply.send(spawn(Some((&exe, &opts))));
                         }
                         Req::Refill => loop {
                             let need =
@@ -257,7 +349,11 @@ fn acquire() -> std::io::Result<Proc> {
 fn start(opts: &Options) -> Result<Proc, String> {
     let mut last = String::new();
     for _ in 0..2 {
-        let p = acquire().map_err(|e| format!("cannot start a VM process: {e}"))?;
+        let p = match &opts.lua_executable {
+            Some(exe) => spawn_external(exe, opts),
+            None => acquire(),
+        }
+        .map_err(|e| format!("cannot start a VM process: {e}"))?;
         let mut payload = Vec::new();
         opts.encode(&mut payload);
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
@@ -291,12 +387,16 @@ pub struct ProcShared {
     closed: AtomicBool,
     pid: AtomicI32,
     busy: AtomicUsize,
+    queued: AtomicUsize,
     current_job: AtomicU64,
     last_death: Mutex<Option<String>>,
 }
 
 impl ProcShared {
-    fn run(&self, work: &Work, job_id: u64) -> ExecResult {
+    /// Runs work; `cancelled` is the job's flag. The canceller sets it, then
+    /// signals the child if `current_job` is this job; here `current_job` is
+    /// set, then the flag checked: whichever comes second sees the other.
+    fn run(&self, work: &Work, job_id: u64, cancelled: Option<&AtomicBool>) -> ExecResult {
         let began = Instant::now();
         let mut g = self.proc.lock().unwrap();
         if self.closed.load(Ordering::SeqCst) {
@@ -324,6 +424,11 @@ impl ProcShared {
         let p = g.as_mut().unwrap();
         self.busy.fetch_add(1, Ordering::SeqCst);
         self.current_job.store(job_id, Ordering::SeqCst);
+        if cancelled.is_some_and(|c| c.load(Ordering::SeqCst)) {
+            self.current_job.store(0, Ordering::SeqCst);
+            self.busy.fetch_sub(1, Ordering::SeqCst);
+            return ExecResult::failure("Cancelled", "the job was cancelled before it started");
+        }
         let frame = match work {
             Work::Exec(code) => protocol::frame(protocol::EXEC, code),
             Work::Call(name, args) => {
@@ -336,7 +441,14 @@ impl ProcShared {
                 protocol::frame(protocol::CALL, &payload)
             }
         };
-        let deadline = super::watchdog::secs(self.opts.timeout).map(|t| Instant::now() + t + GRACE);
+        // A bioxen child stops itself at its timeout (the VM survives); the
+        // host kills it GRACE later. An external interpreter is killed on time.
+        let grace = if self.opts.lua_executable.is_some() {
+            Duration::ZERO
+        } else {
+            GRACE
+        };
+        let deadline = super::watchdog::secs(self.opts.timeout).map(|t| Instant::now() + t + grace);
         let outcome = self.exchange(p, &frame, deadline);
         self.current_job.store(0, Ordering::SeqCst);
         self.busy.fetch_sub(1, Ordering::SeqCst);
@@ -420,7 +532,7 @@ impl ProcShared {
         if self.closed.load(Ordering::SeqCst) {
             return "dead";
         }
-        if self.busy.load(Ordering::SeqCst) > 0 {
+        if self.busy.load(Ordering::SeqCst) + self.queued.load(Ordering::SeqCst) > 0 {
             return "busy";
         }
         match self.proc.try_lock() {
@@ -437,7 +549,11 @@ impl ProcShared {
         match self.proc.try_lock() {
             Ok(mut g) => {
                 if let Some(p) = g.take() {
-                    recycle(p, self.opts.sandbox);
+                    if self.opts.lua_executable.is_some() {
+                        p.discard();
+                    } else {
+                        recycle(p, self.opts.sandbox);
+                    }
                 }
             }
             Err(_) => {
@@ -472,6 +588,8 @@ impl ProcShared {
                 }
             });
         }));
+        // Busy from submission on, not only once the job's thread runs.
+        self.queued.fetch_add(1, Ordering::SeqCst);
         let (me, j) = (self.clone(), job.clone());
         std::thread::Builder::new()
             .name("bioxen-vm-job".into())
@@ -479,8 +597,9 @@ impl ProcShared {
                 let r = if j.cancelled.load(Ordering::SeqCst) {
                     ExecResult::failure("Cancelled", "the job was cancelled before it started")
                 } else {
-                    me.run(&work, j.id)
+                    me.run(&work, j.id, Some(&j.cancelled))
                 };
+                me.queued.fetch_sub(1, Ordering::SeqCst);
                 j.complete(r);
             })
             .expect("start a VM job thread");
@@ -491,7 +610,8 @@ impl ProcShared {
 /// Back to the warm pool with a fresh state, or killed.
 fn recycle(p: Proc, level: Level) {
     let s = spawner();
-    let room = s.pool.lock().unwrap().len() < s.target.load(Ordering::Relaxed);
+    // Up to twice the target: a recycled child is cheaper than a new one.
+    let room = s.pool.lock().unwrap().len() < 2 * s.target.load(Ordering::Relaxed).max(1);
     if level != Level::Trusted
         && room
         && protocol::write_all_fd(p.tx(), &protocol::frame(protocol::RESET, &[])).is_ok()
@@ -520,6 +640,7 @@ pub fn create(opts: Options, restart: bool) -> LuaResult<ProcessVm> {
         restart,
         closed: AtomicBool::new(false),
         busy: AtomicUsize::new(0),
+        queued: AtomicUsize::new(0),
         current_job: AtomicU64::new(0),
         last_death: Mutex::new(None),
     })))
@@ -540,7 +661,7 @@ impl UserData for ProcessVm {
         methods.add_method("exec", |lua, this, code: mlua::LuaString| {
             check_open(&this.0)?;
             this.0
-                .run(&Work::Exec(code.as_bytes().to_vec()), next_id())
+                .run(&Work::Exec(code.as_bytes().to_vec()), next_id(), None)
                 .to_lua(lua)
         });
         methods.add_method("exec_async", |_, this, code: mlua::LuaString| {
@@ -552,7 +673,9 @@ impl UserData for ProcessVm {
             |lua, this, (name, args): (String, mlua::MultiValue)| {
                 check_open(&this.0)?;
                 let args = super::copy_args(&args)?;
-                this.0.run(&Work::Call(name, args), next_id()).to_lua(lua)
+                this.0
+                    .run(&Work::Call(name, args), next_id(), None)
+                    .to_lua(lua)
             },
         );
         methods.add_method(

@@ -51,6 +51,9 @@ pub struct Options {
     pub package_path: Vec<PathBuf>,
     /// A `Val::Table` of globals, or Nil.
     pub globals: Val,
+    /// Process backend only: run this external interpreter (Lua 5.3+) instead
+    /// of a bioxen child. Host-side only, never sent.
+    pub lua_executable: Option<String>,
 }
 
 impl Options {
@@ -97,6 +100,7 @@ impl Options {
             result_limit,
             package_path,
             globals,
+            lua_executable: None,
         })
     }
 }
@@ -124,26 +128,43 @@ impl ExecResult {
         }
     }
 
+    /// The result table, built by one call into a small Lua function (each
+    /// separate mlua operation costs a lock; one call costs one).
     pub fn to_lua(&self, lua: &Lua) -> LuaResult<mlua::Table> {
-        let t = lua.create_table_with_capacity(0, 9)?;
-        t.raw_set("ok", self.ok)?;
-        let values = lua.create_table_with_capacity(self.values.len(), 0)?;
-        for (i, v) in self.values.iter().enumerate() {
-            values.raw_set(i + 1, v.to_lua(lua)?)?;
+        let builder = match lua.app_data_ref::<ResultBuilder>() {
+            Some(b) => b.0.clone(),
+            None => {
+                let f = lua
+                    .load(
+                        r##"local ok, stdout, stderr, kind, err, duration, truncated = ...
+                        return function(ok, stdout, stderr, kind, err, duration, truncated, ...)
+                          return { ok = ok, values = { ... }, n = select("#", ...), stdout = stdout,
+                            stderr = stderr, kind = kind, error = err, duration = duration,
+                            truncated = truncated }
+                        end"##,
+                    )
+                    .set_name("=[bioxen vm result]")
+                    .eval::<Function>()?;
+                lua.set_app_data(ResultBuilder(f.clone()));
+                f
+            }
+        };
+        let mut args = MultiValue::with_capacity(7 + self.values.len());
+        args.push_back(Value::Boolean(self.ok));
+        args.push_back(Value::String(lua.create_string(&self.stdout)?));
+        args.push_back(Value::String(lua.create_string(&self.stderr)?));
+        for s in [&self.kind, &self.error] {
+            args.push_back(match s {
+                Some(s) => Value::String(lua.create_string(s)?),
+                None => Value::Nil,
+            });
         }
-        t.raw_set("values", values)?;
-        t.raw_set("n", self.values.len())?;
-        t.raw_set("stdout", lua.create_string(&self.stdout)?)?;
-        t.raw_set("stderr", lua.create_string(&self.stderr)?)?;
-        if let Some(k) = &self.kind {
-            t.raw_set("kind", k.as_str())?;
+        args.push_back(Value::Number(self.duration));
+        args.push_back(Value::Boolean(self.truncated));
+        for v in &self.values {
+            args.push_back(v.to_lua(lua)?);
         }
-        if let Some(e) = &self.error {
-            t.raw_set("error", e.as_str())?;
-        }
-        t.raw_set("duration", self.duration)?;
-        t.raw_set("truncated", self.truncated)?;
-        Ok(t)
+        builder.call(args)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -185,6 +206,9 @@ impl ExecResult {
         })
     }
 }
+
+/// The host's cached result-table builder (see `ExecResult::to_lua`).
+struct ResultBuilder(Function);
 
 /// Captured print output of the running exec (app data of the child state).
 struct Output {
@@ -294,13 +318,56 @@ end
 setmetatable(G, { __index = function(_, k)
   if type_(k) == "string" and deny(k, true) then deny(k) end
 end })
+local tostring_, select_, concat = tostring, select, table.concat
+print = function(...)
+  local n = select_("#", ...)
+  if n == 1 then return write(tostring_((...)) .. "\n") end
+  local parts = {}
+  for i = 1, n do parts[i] = tostring_((select_(i, ...))) end
+  write(concat(parts, "\t") .. "\n")
+end
 "##;
+
+const PRINT: &str = r##"local write = ...
+local tostring, select, concat = tostring, select, table.concat
+print = function(...)
+  local n = select("#", ...)
+  if n == 1 then return write(tostring((...)) .. "\n") end
+  local parts = {}
+  for i = 1, n do parts[i] = tostring((select(i, ...))) end
+  write(concat(parts, "\t") .. "\n")
+end"##;
+
+/// Setup chunks are parsed once per process and loaded as stripped bytecode
+/// (our own, never the child's) into each new state: parsing costs more than
+/// the rest of building a sandbox.
+fn compiled(lua: &Lua, slot: usize, source: &str) -> LuaResult<Function> {
+    static CACHE: [std::sync::OnceLock<Vec<u8>>; 3] = [
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+        std::sync::OnceLock::new(),
+    ];
+    let bytes = CACHE[slot].get_or_init(|| {
+        let compiler = Lua::new();
+        compiler
+            .load(source)
+            .set_name("=[bioxen sandbox]")
+            .into_function()
+            .expect("the sandbox setup compiles")
+            .dump(true)
+    });
+    lua.load(&bytes[..])
+        .set_name("=[bioxen sandbox]")
+        .set_mode(ChunkMode::Binary)
+        .into_function()
+}
 
 /// A child VM's state and what it needs to run execs.
 pub struct Child {
     pub lua: Lua,
     pub interrupter: Arc<Interrupter>,
     pub opts: Options,
+    chunk_name: String,
 }
 
 fn sandbox_error(level: Level, what: &str) -> mlua::Error {
@@ -342,7 +409,6 @@ impl Child {
         };
         // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
-        crate::runtime::error::install_error_metatable(&lua)?;
         lua.set_app_data(Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -375,36 +441,53 @@ impl Child {
             let probe = lua.create_function(|_, ()| {
                 Err::<(), _>(crate::runtime::error::error("Probe", "probe"))
             })?;
-            lua.load(SETUP).set_name("=[bioxen sandbox]").call::<()>((
+            compiled(&lua, 0, SETUP)?.call::<()>((
                 deny,
-                write.clone(),
+                write,
                 level.name(),
                 require_impl,
                 probe,
             ))?;
-            Self::install_print(&lua, write)?;
         }
-        if let Val::Table(entries) = &opts.globals {
-            let g = lua.globals();
-            for (k, v) in entries {
-                g.raw_set(k.to_lua(&lua)?, v.to_lua(&lua)?)?;
-            }
-        }
-        if opts.memory_limit > 0 {
-            let used = lua.used_memory();
-            lua.set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
-        }
+        // Drop the setup's garbage now: an idle VM should cost only its state.
+        lua.gc_collect()?;
         let interrupter = Interrupter::attach(&lua);
         Ok(Child {
             lua,
             interrupter,
+            chunk_name: format!("={}", opts.id),
             opts,
         })
     }
 
+    /// Applies a VM's own options to a state built by `new` (possibly ahead
+    /// of time with other limits): id, output limit, globals, memory limit.
+    pub fn configure(mut self, opts: Options) -> LuaResult<Child> {
+        self.lua
+            .app_data_mut::<Output>()
+            .expect("output buffer")
+            .limit = opts.output_limit;
+        if let Val::Table(entries) = &opts.globals {
+            let g = self.lua.globals();
+            for (k, v) in entries {
+                g.raw_set(k.to_lua(&self.lua)?, v.to_lua(&self.lua)?)?;
+            }
+        }
+        if opts.memory_limit > 0 {
+            let used = self.lua.used_memory();
+            self.lua
+                .set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
+        }
+        self.chunk_name = format!("={}", opts.id);
+        self.opts = opts;
+        Ok(self)
+    }
+
     fn setup_trusted(lua: &Lua, write: Function) -> LuaResult<()> {
         let json = crate::library::json::module(lua)?;
-        lua.load(
+        compiled(
+            lua,
+            1,
             r##"local json, write = ...
             package.preload["bioxen.json"] = function() return json end
             io.write = function(...)
@@ -413,42 +496,24 @@ impl Child {
               write(table.concat(t))
               return io
             end"##,
-        )
-        .set_name("=[bioxen trusted]")
+        )?
         .call::<()>((json, write.clone()))?;
         Self::install_print(lua, write)
     }
 
     fn install_print(lua: &Lua, write: Function) -> LuaResult<()> {
-        lua.load(
-            r##"local write = ...
-            local tostring, select, concat = tostring, select, table.concat
-            print = function(...)
-              local n = select("#", ...)
-              if n == 1 then return write(tostring((...)) .. "\n") end
-              local parts = {}
-              for i = 1, n do parts[i] = tostring((select(i, ...))) end
-              write(concat(parts, "\t") .. "\n")
-            end"##,
-        )
-        .set_name("=[bioxen print]")
-        .call::<()>(write)
+        compiled(lua, 2, PRINT)?.call::<()>(write)
     }
 
     /// Runs source code; `arm` starts the deadline and returns its guard.
     pub fn exec(&self, code: &[u8], arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>) -> ExecResult {
         let start = Instant::now();
         self.begin();
-        let f = self
-            .lua
-            .load(code)
-            .set_name(format!("={}", self.opts.id))
-            .set_mode(ChunkMode::Text)
-            .into_function();
-        let outcome = match f {
-            Err(e) => Err(e),
-            Ok(f) => self.run(f, MultiValue::new(), arm),
-        };
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = self.compile(code).and_then(|f| f.call::<MultiValue>(()));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
     }
 
@@ -477,12 +542,27 @@ impl Child {
             }
             Err(e) => return self.finish(Err(e), start),
         };
-        let args: LuaResult<MultiValue> = args.iter().map(|v| v.to_lua(&self.lua)).collect();
-        let outcome = match args {
-            Ok(args) => self.run(f, args, arm),
-            Err(e) => Err(e),
-        };
+        let guard = arm(super::watchdog::secs(self.opts.timeout));
+        self.reclaim_if_full();
+        let outcome = args
+            .iter()
+            .map(|v| v.to_lua(&self.lua))
+            .collect::<LuaResult<MultiValue>>()
+            .and_then(|args| f.call::<MultiValue>(args));
+        self.reclaim_after(&outcome);
+        drop(guard);
         self.finish(outcome, start)
+    }
+
+    fn compile(&self, code: &[u8]) -> LuaResult<Function> {
+        // No cache of compiled chunks: rerunning one chunk's closures defeats
+        // LuaJIT's traces (they guard on closure identity); fib(32) ran 1.3-1.7x
+        // slower that way.
+        self.lua
+            .load(code)
+            .set_name(&self.chunk_name)
+            .set_mode(ChunkMode::Text)
+            .into_function()
     }
 
     fn begin(&self) {
@@ -493,16 +573,23 @@ impl Child {
         out.truncated = false;
     }
 
-    fn run(
-        &self,
-        f: Function,
-        args: MultiValue,
-        arm: &dyn Fn(Option<Duration>) -> Box<dyn Any>,
-    ) -> LuaResult<MultiValue> {
-        let guard = arm(super::watchdog::secs(self.opts.timeout));
-        let r = f.call::<MultiValue>(args);
-        drop(guard);
-        r
+    /// LuaJIT does not collect garbage when an allocation fails, so a state
+    /// that ran into its memory limit would stay full of garbage and fail every
+    /// later exec: collect when near the limit (under the exec's deadline, as a
+    /// trusted VM's finalizers may run).
+    fn reclaim_if_full(&self) {
+        let limit = self.opts.memory_limit;
+        if limit > 0 && self.lua.used_memory() > limit / 4 * 3 {
+            let _ = self.lua.gc_collect();
+        }
+    }
+
+    fn reclaim_after(&self, outcome: &LuaResult<MultiValue>) {
+        if let Err(e) = outcome
+            && kind_of(e) == "MemoryLimit"
+        {
+            let _ = self.lua.gc_collect();
+        }
     }
 
     fn finish(&self, outcome: LuaResult<MultiValue>, start: Instant) -> ExecResult {
@@ -521,7 +608,13 @@ impl Child {
                 let copied: Result<Vec<Val>, _> = values
                     .iter()
                     .enumerate()
-                    .map(|(i, v)| copier.copy(v, &format!("result {}", i + 1)))
+                    .map(|(i, v)| match v {
+                        // Plain values need no name (names only serve error messages).
+                        Value::Nil | Value::Boolean(_) | Value::Integer(_) | Value::Number(_) => {
+                            copier.copy(v, "")
+                        }
+                        _ => copier.copy(v, &format!("result {}", i + 1)),
+                    })
                     .collect();
                 match copied {
                     Ok(values) => ExecResult {

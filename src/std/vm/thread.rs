@@ -20,6 +20,21 @@ enum Work {
     Call(String, Vec<Val>),
 }
 
+/// Work borrowed from the caller (synchronous execs copy nothing).
+enum WorkRef<'a> {
+    Exec(&'a [u8]),
+    Call(&'a str, &'a [Val]),
+}
+
+impl Work {
+    fn borrow(&self) -> WorkRef<'_> {
+        match self {
+            Work::Exec(code) => WorkRef::Exec(code),
+            Work::Call(name, args) => WorkRef::Call(name, args),
+        }
+    }
+}
+
 struct Pending {
     job: Arc<JobShared>,
     work: Work,
@@ -32,12 +47,16 @@ pub struct VmShared {
     queue: Mutex<VecDeque<Pending>>,
     scheduled: AtomicBool,
     running: AtomicUsize,
+    /// Jobs submitted and not yet completed (busy from submission on).
+    pending: AtomicUsize,
     current: AtomicU64,
     closed: AtomicBool,
 }
 
 impl VmShared {
-    fn run(&self, work: &Work, exec_id: u64) -> ExecResult {
+    /// Runs work; `cancelled` is the job's flag, checked once the exec is
+    /// armed (a cancel between the worker's check and arming still lands).
+    fn run(&self, work: WorkRef, exec_id: u64, cancelled: Option<&AtomicBool>) -> ExecResult {
         let guard = self.child.lock().unwrap();
         let Some(child) = guard.as_ref() else {
             return ExecResult::failure("Closed", format!("VM {} is closed", self.id));
@@ -46,11 +65,15 @@ impl VmShared {
         self.current.store(exec_id, Ordering::SeqCst);
         let interrupter = self.interrupter.clone();
         let arm = move |t| -> Box<dyn std::any::Any> {
-            Box::new(watchdog::arm(exec_id, &interrupter, t))
+            let guard = watchdog::arm(exec_id, &interrupter, t);
+            if cancelled.is_some_and(|c| c.load(Ordering::SeqCst)) {
+                interrupter.interrupt(Reason::Cancelled);
+            }
+            Box::new(guard)
         };
         let r = match work {
-            Work::Exec(code) => child.exec(code, &arm),
-            Work::Call(name, args) => child.call(name, args, &arm),
+            WorkRef::Exec(code) => child.exec(code, &arm),
+            WorkRef::Call(name, args) => child.call(name, args, &arm),
         };
         self.current.store(0, Ordering::SeqCst);
         self.running.fetch_sub(1, Ordering::SeqCst);
@@ -91,6 +114,7 @@ impl VmShared {
         }
         let pending: Vec<Pending> = self.queue.lock().unwrap().drain(..).collect();
         for p in pending {
+            self.pending.fetch_sub(1, Ordering::SeqCst);
             p.job.complete(ExecResult::failure(
                 "Cancelled",
                 format!("VM {} was closed", self.id),
@@ -112,6 +136,7 @@ impl VmShared {
         job.set_canceller(Box::new(move || {
             watchdog::interrupt(id, Reason::Cancelled);
         }));
+        self.pending.fetch_add(1, Ordering::SeqCst);
         self.queue.lock().unwrap().push_back(Pending {
             job: job.clone(),
             work,
@@ -172,8 +197,9 @@ fn worker(p: &'static Pool) {
             let r = if job.cancelled.load(Ordering::SeqCst) {
                 ExecResult::failure("Cancelled", "the job was cancelled before it started")
             } else {
-                vm.run(&work, job.id)
+                vm.run(work.borrow(), job.id, Some(&job.cancelled))
             };
+            vm.pending.fetch_sub(1, Ordering::SeqCst);
             job.complete(r);
         }
         // Keep the VM scheduled while work remains; one job per turn for fairness.
@@ -226,6 +252,7 @@ pub fn create(opts: Options) -> LuaResult<ThreadVm> {
         queue: Mutex::new(VecDeque::new()),
         scheduled: AtomicBool::new(false),
         running: AtomicUsize::new(0),
+        pending: AtomicUsize::new(0),
         current: AtomicU64::new(0),
         closed: AtomicBool::new(false),
     })))
@@ -246,7 +273,7 @@ impl UserData for ThreadVm {
             }
             let r = this
                 .0
-                .run(&Work::Exec(code.as_bytes().to_vec()), watchdog::next_id());
+                .run(WorkRef::Exec(&code.as_bytes()), watchdog::next_id(), None);
             r.to_lua(lua)
         });
         methods.add_method("exec_async", |_, this, code: mlua::LuaString| {
@@ -262,7 +289,9 @@ impl UserData for ThreadVm {
                     return Err(closed_error(&this.0.id));
                 }
                 let args = super::copy_args(&args)?;
-                let r = this.0.run(&Work::Call(name, args), watchdog::next_id());
+                let r = this
+                    .0
+                    .run(WorkRef::Call(&name, &args), watchdog::next_id(), None);
                 r.to_lua(lua)
             },
         );

@@ -69,7 +69,10 @@ impl Copier {
                 return Err(CopyError {
                     message: format!(
                         "{what} is a {} (only nil, booleans, numbers, strings and tables of those can be copied between VMs)",
-                        other.type_name()
+                        match other.type_name() {
+                            "other" => "cdata",
+                            t => t,
+                        }
                     ),
                     too_big: false,
                 });
@@ -84,6 +87,12 @@ impl Copier {
                 too_big: false,
             });
         }
+        let what = if what.ends_with("[...][...]") {
+            what.trim_end_matches("[...]").to_string() + "[...]"
+        } else {
+            what.to_string()
+        };
+        let what = what.as_str();
         let p = t.to_pointer();
         if self.seen.contains(&p) {
             return Err(CopyError {
@@ -95,11 +104,15 @@ impl Copier {
         let mut entries = Vec::new();
         let mut failure = None;
         let _ = t.for_each::<Value, Value>(|k, v| {
-            let key_name = match &k {
-                Value::String(s) => format!("{what}.{}", s.to_string_lossy()),
-                Value::Integer(i) => format!("{what}[{i}]"),
-                Value::Number(n) => format!("{what}[{n}]"),
-                other => format!("{what}[<{}>]", other.type_name()),
+            let key_name = if depth >= 4 {
+                format!("{what}[...]")
+            } else {
+                match &k {
+                    Value::String(s) => format!("{what}.{}", s.to_string_lossy()),
+                    Value::Integer(i) => format!("{what}[{i}]"),
+                    Value::Number(n) => format!("{what}[{n}]"),
+                    other => format!("{what}[<{}>]", other.type_name()),
+                }
             };
             let r = self
                 .copy_at(&k, &format!("a key of {what}"), depth + 1)

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Runtime benchmarks, bioxen beside the luajit binary in one run:
+# start-up (median of >= 100 runs), fib(32) and n-body, peak memory of `-e ''`,
+# and callgrind instruction counts of the compute benchmarks (noise-free).
+# Usage: bash bench/runtime/run.sh   (builds the release binary first)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+cargo build --release -q
+B=target/release/bioxen
+out=$(mktemp -d)
+
+median() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(' '.join('%.6f' % x['median'] for x in r))" "$1"; }
+ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+
+hyperfine -N -w 20 -r 300 --export-json "$out/start.json" "$B -e ''" "luajit -e ''" >/dev/null
+read -r sb sl < <(median "$out/start.json")
+hyperfine -N -w 1 -r 10 --export-json "$out/fib.json" "$B bench/runtime/fib.lua 32" "luajit bench/runtime/fib.lua 32" >/dev/null
+read -r fb fl < <(median "$out/fib.json")
+hyperfine -N -w 1 -r 5 --export-json "$out/nbody.json" "$B bench/runtime/nbody.lua 5000000" "luajit bench/runtime/nbody.lua 5000000" >/dev/null
+read -r nb nl < <(median "$out/nbody.json")
+
+# GNU time reports the child's own peak RSS (a fork from Python would count Python's pages).
+peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
+mb=$(peak_kib "$B" -e '')
+ml=$(peak_kib luajit -e '')
+
+printf '%-28s %12s %12s %8s\n' "benchmark" "bioxen" "luajit" "ratio"
+printf '%-28s %10.2fms %10.2fms %8s\n' "start-up -e '' (median)" "$(python3 -c "print($sb*1000)")" "$(python3 -c "print($sl*1000)")" "$(ratio "$sb" "$sl")"
+printf '%-28s %11.3fs %11.3fs %8s\n' "fib(32) (median)" "$fb" "$fl" "$(ratio "$fb" "$fl")"
+printf '%-28s %11.3fs %11.3fs %8s\n' "n-body 5e6 steps (median)" "$nb" "$nl" "$(ratio "$nb" "$nl")"
+printf '%-28s %10sKiB %10sKiB %8s\n' "peak RSS of -e ''" "$mb" "$ml" "$(ratio "$mb" "$ml")"
+# Instruction counts are repeatable whatever else the machine is doing.
+if command -v valgrind >/dev/null; then
+  instr() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
+  for s in "fib.lua 30" "nbody.lua 300000"; do
+    set -- $s
+    ib=$(instr "$B" "bench/runtime/$1" "$2"); il=$(instr luajit "bench/runtime/$1" "$2")
+    printf '%-28s %12s %12s %8s\n' "instructions: $1 $2" "$ib" "$il" "$(ratio "$ib" "$il")"
+  done
+fi
+rm -rf "$out"

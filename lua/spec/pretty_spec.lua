@@ -1,0 +1,47 @@
+local spec = ...
+local describe, it, eq, raises = spec.describe, spec.it, spec.eq, spec.raises
+local pretty = bioxen.pretty
+
+describe("pretty", function()
+  it("prints scalars readably, strings quoted and escaped", function()
+    eq(pretty.format(42), "42")
+    eq(pretty.format(nil), "nil")
+    eq(pretty.format("a\nb\"c"), '"a\\nb\\"c"')
+  end)
+  it("sorts keys: the array part, then numbers, then strings", function()
+    eq(pretty.format({ "x", "y", z = 1, [10] = true, a = 2 }), '{ "x", "y", [10] = true, a = 2, z = 1 }')
+  end)
+  it("quotes keys that are not identifiers", function()
+    eq(pretty.format({ ["two words"] = 1, ["end"] = 2 }), '{ ["end"] = 2, ["two words"] = 1 }')
+  end)
+  it("indents tables too wide for one line", function()
+    eq(pretty.format({ a = ("x"):rep(40), b = ("y"):rep(40) }),
+      '{\n  a = "' .. ("x"):rep(40) .. '",\n  b = "' .. ("y"):rep(40) .. '"\n}')
+  end)
+  it("marks cycles", function()
+    local t = {}
+    t.me = t
+    eq(pretty.format(t), "{ me = <cycle " .. tostring(t) .. "> }")
+  end)
+  it("shows a shared table twice, not as a cycle", function()
+    local shared = { 1 }
+    eq(pretty.format({ a = shared, b = shared }), "{ a = { 1 }, b = { 1 } }")
+  end)
+  it("limits depth and length with markers", function()
+    eq(pretty.format({ { { 1 } } }, { depth = 2 }), "{ { {...} } }")
+    eq(pretty.format({ 1, 2, 3, 4 }, { items = 2 }), "{ 1, 2, ... (2 more) }")
+  end)
+  it("colours only when asked", function()
+    eq(pretty.format("s", { color = true }), '\27[32m"s"\27[0m')
+    eq(pretty.format("s"), '"s"')
+  end)
+  it("formats every value of a call, nils included", function()
+    eq(pretty.values(nil, 1, nil, "a"), '1\tnil\t"a"')
+  end)
+  it("uses __tostring when a table has one", function()
+    eq(pretty.format(setmetatable({}, { __tostring = function() return "<thing>" end })), "<thing>")
+  end)
+  it("rejects unknown options", function()
+    raises("Argument", pretty.format, 1, { colour = true })
+  end)
+end)
