@@ -266,6 +266,9 @@ for line in io.lines() do
   if not ok then
     res = { ok = false, kind = (type(res) ~= "string" and res.kind) or "Runtime",
       error = (type(res) ~= "string" and res.message) or tostring(res) }
+  elseif type(res.values) == "table" then
+    -- nil holes would end the JSON array early: send them as null
+    for i = 1, res.n or 0 do if res.values[i] == nil then res.values[i] = json.null end end
   end
   io.write(json.encode(res), "\n")
   io.flush()
