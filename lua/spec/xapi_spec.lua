@@ -56,6 +56,21 @@ describe("xapi", function()
     sim:stop()
   end)
 
+  it("reconnects to the new master when the master moves mid-session", function()
+    local sim = pool()
+    local x = xapi.connect({ url = sim.url, user = "root", password = "secret" })
+    local p = x.pool.get_all()[1]
+    local old = x.pool.get_master(p)
+    local other
+    for _, h in ipairs(x.host.get_all()) do if h ~= old then other = h end end
+    x.pool.designate_new_master(other)
+    -- the old master now answers HOST_IS_SLAVE; the session follows
+    eq(#x.VM.get_by_name_label(TEMPLATE), 1)
+    eq(x.url, "http://" .. x.host.get_address(other) .. "/")
+    eq(x.pool.get_master(p), other)
+    sim:stop()
+  end)
+
   it("raises XAPI failures with code, params and a meaning", function()
     local sim = pool()
     local x = xapi.connect({ url = sim.url, user = "root", password = "secret" })

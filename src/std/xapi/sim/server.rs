@@ -96,14 +96,9 @@ pub fn start(
                 };
                 let scheme = if tls.is_some() { "https" } else { "http" };
                 let _ = ready_tx.send(Ok((format!("{scheme}://{addr}/"), pool.ssh_key())));
-                tokio::task::spawn_local(serve(listener, pool.clone(), None, tls.clone()));
-                for l in slaves {
-                    tokio::task::spawn_local(serve(
-                        l,
-                        pool.clone(),
-                        Some(addr.to_string()),
-                        tls.clone(),
-                    ));
+                for l in std::iter::once(listener).chain(slaves) {
+                    let own = l.local_addr().expect("bound address").to_string();
+                    tokio::task::spawn_local(serve(l, pool.clone(), own, tls.clone()));
                 }
                 let _ = stop_rx.await;
                 pool.shutdown();
@@ -125,7 +120,7 @@ pub fn start(
 async fn serve(
     listener: TcpListener,
     pool: Arc<Pool>,
-    master: Option<String>,
+    own: String,
     tls: Option<tokio_rustls::TlsAcceptor>,
 ) {
     loop {
@@ -133,15 +128,15 @@ async fn serve(
             continue;
         };
         let _ = stream.set_nodelay(true);
-        let (pool, master) = (pool.clone(), master.clone());
+        let (pool, own) = (pool.clone(), own.clone());
         match tls.clone() {
             None => {
-                tokio::task::spawn_local(connection(stream, pool, master));
+                tokio::task::spawn_local(connection(stream, pool, own));
             }
             Some(acceptor) => {
                 tokio::task::spawn_local(async move {
                     if let Ok(s) = acceptor.accept(stream).await {
-                        connection(s, pool, master).await;
+                        connection(s, pool, own).await;
                     }
                 });
             }
@@ -153,7 +148,7 @@ async fn serve(
 async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     pool: Arc<Pool>,
-    master: Option<String>,
+    own: String,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     loop {
@@ -191,7 +186,7 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
             ("405 Method Not Allowed", b"XML-RPC wants POST\n".to_vec())
         } else {
             let value = match wire::parse_call(&body) {
-                Ok(call) => pool.dispatch(call, master.as_deref()).await,
+                Ok(call) => pool.dispatch(call, &own).await,
                 Err(e) => super::failure("XMLRPC_UNMARSHAL_FAILURE", &[&e]),
             };
             ("200 OK", wire::write_response(&value))
