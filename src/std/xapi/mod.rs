@@ -287,9 +287,23 @@ impl UserData for Simulator {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("stop", |_, this, ()| {
-            if let Some(stop) = this.running.lock().unwrap().stop.take() {
-                let _ = stop.send(());
+        // Stops serving, stops every guest's sshd, and returns once that is done.
+        methods.add_async_method("stop", |_, this, ()| async move {
+            let finished = {
+                let mut r = this.running.lock().unwrap();
+                match r.stop.take() {
+                    Some(stop) => {
+                        let _ = stop.send(());
+                        Some(r.finished.clone())
+                    }
+                    None => None,
+                }
+            };
+            if let Some(f) = finished {
+                let _ = tokio::task::spawn_blocking(move || {
+                    f.lock().unwrap().recv_timeout(Duration::from_secs(10))
+                })
+                .await;
             }
             Ok(())
         });
@@ -305,9 +319,17 @@ impl UserData for Simulator {
 }
 
 impl Drop for Simulator {
+    /// A simulator left running at exit still stops its guests before the
+    /// process ends (their sshd would outlive it otherwise).
     fn drop(&mut self) {
-        if let Some(stop) = self.running.get_mut().unwrap().stop.take() {
+        let r = self.running.get_mut().unwrap();
+        if let Some(stop) = r.stop.take() {
             let _ = stop.send(());
+            let _ = r
+                .finished
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10));
         }
     }
 }

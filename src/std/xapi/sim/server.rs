@@ -15,6 +15,8 @@ pub struct Running {
     pub ssh_key: Option<String>,
     pub stop: Option<oneshot::Sender<()>>,
     pub done: Option<oneshot::Receiver<()>>,
+    /// Signalled once the guests are stopped and the thread is ending.
+    pub finished: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 /// Starts the simulator on a thread of its own and returns once it listens.
@@ -51,6 +53,7 @@ pub fn start(
         std::sync::mpsc::channel::<Result<(String, Option<String>), String>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("xapi-sim".into())
         .spawn(move || {
@@ -104,6 +107,7 @@ pub fn start(
                 pool.shutdown();
             });
             let _ = done_tx.send(());
+            let _ = finished_tx.send(());
         })
         .map_err(|e| format!("cannot start the simulator thread: {e}"))?;
     let (url, ssh_key) = ready_rx
@@ -114,6 +118,7 @@ pub fn start(
         ssh_key,
         stop: Some(stop_tx),
         done: Some(done_rx),
+        finished: Arc::new(std::sync::Mutex::new(finished_rx)),
     })
 }
 
