@@ -27,6 +27,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
 pub struct Transport {
     client: reqwest::Client,
     url: String,
+    parsed: reqwest::Url,
 }
 
 fn xapi_error(code: &str, message: String) -> mlua::Error {
@@ -68,7 +69,13 @@ fn transport(_: &Lua, (url, opts): (String, Option<Table>)) -> LuaResult<Transpo
     let client = builder
         .build()
         .map_err(|e| xapi_error("TLS", format!("cannot set up HTTPS for {url}: {e}")))?;
-    Ok(Transport { client, url })
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| error("Argument", format!("bad xapi url {url:?}: {e}")))?;
+    Ok(Transport {
+        client,
+        url,
+        parsed,
+    })
 }
 
 impl UserData for Transport {
@@ -83,7 +90,7 @@ impl UserData for Transport {
                     args.push(to_xml(&v?, 0)?);
                 }
                 let body = wire::write_call(&method, &args);
-                let reply = post(&this.client, &this.url, &method, body).await?;
+                let reply = post(&this.client, &this.parsed, &method, body).await?;
                 let value = wire::parse_response(reply).map_err(|e| {
                     xapi_error(
                         "XMLRPC",
@@ -98,12 +105,12 @@ impl UserData for Transport {
 
 async fn post(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     method: &str,
     body: Vec<u8>,
 ) -> LuaResult<Vec<u8>> {
     let resp = client
-        .post(url)
+        .post(url.clone())
         .header("Content-Type", "text/xml")
         .body(body)
         .send()
