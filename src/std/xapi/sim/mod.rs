@@ -563,7 +563,6 @@ impl Pool {
                 "host_metrics",
                 fields(vec![
                     ("memory_total", int(h.memory_mib * MIB)),
-                    ("memory_free", int(h.memory_mib * MIB)),
                     ("live", Value::Bool(true)),
                 ]),
             );
@@ -1045,7 +1044,10 @@ impl Pool {
             }
             (_, op) if op.starts_with("get_") => {
                 let r = arg_str(&p[0], "self")?;
-                st.get(&r, class)?;
+                // Stored fields directly; the whole record only for computed ones.
+                if let Some(v) = st.get(&r, class)?.fields.get(&op[4..]) {
+                    return Ok(v.clone());
+                }
                 let rec = st.record(&r).unwrap_or(Value::Nil);
                 match rec.get(&op[4..]) {
                     Some(v) => Ok(v.clone()),
