@@ -24,9 +24,18 @@ pub fn write_call(method: &str, params: &[Value]) -> Vec<u8> {
     out
 }
 
-/// Parses a `methodResponse` body with the crate's parser (through a transport
-/// that hands it the bytes already received).
+/// Parses a `methodResponse` body: the plain XML XAPI sends goes through the
+/// same fast scanner as method calls; anything else (faults, comments, CDATA,
+/// odd spacing) through the crate's parser.
 pub fn parse_response(body: Vec<u8>) -> Result<Value, String> {
+    match fast::parse_response(&body) {
+        Some(v) => Ok(v),
+        None => parse_response_crate(body),
+    }
+}
+
+/// The crate's parser (through a transport that hands it the bytes already received).
+pub fn parse_response_crate(body: Vec<u8>) -> Result<Value, String> {
     struct Received(Vec<u8>);
     impl xmlrpc::Transport for Received {
         type Stream = std::io::Cursor<Vec<u8>>;
@@ -246,12 +255,32 @@ mod fast {
         }
     }
 
-    pub fn parse_call(body: &[u8]) -> Option<MethodCall> {
-        let mut s = Scan { b: body, i: 0 };
+    fn prolog(s: &mut Scan<'_>) -> Option<()> {
         s.skip_ws();
         if s.peek_is(b"<?xml") {
-            s.i += body[s.i..].windows(2).position(|w| w == b"?>")? + 2;
+            s.i += s.b[s.i..].windows(2).position(|w| w == b"?>")? + 2;
         }
+        Some(())
+    }
+
+    pub fn parse_response(body: &[u8]) -> Option<Value> {
+        let mut s = Scan { b: body, i: 0 };
+        prolog(&mut s)?;
+        s.open("methodResponse")?;
+        s.open("params")?;
+        s.open("param")?;
+        s.open("value")?;
+        let v = s.value()?;
+        s.close("param")?;
+        s.close("params")?;
+        s.close("methodResponse")?;
+        s.skip_ws();
+        (s.i == body.len()).then_some(v)
+    }
+
+    pub fn parse_call(body: &[u8]) -> Option<MethodCall> {
+        let mut s = Scan { b: body, i: 0 };
+        prolog(&mut s)?;
         s.open("methodCall")?;
         s.open("methodName")?;
         let name = s.text()?;
@@ -488,6 +517,27 @@ mod tests {
                 .name,
             "m"
         );
+    }
+
+    #[test]
+    fn responses_parse_the_same_both_ways() {
+        let mut m = BTreeMap::new();
+        m.insert("Status".to_string(), Value::String("Success".into()));
+        m.insert(
+            "Value".to_string(),
+            Value::Array(vec![
+                Value::String("x & <y>".into()),
+                Value::Int(7),
+                Value::Struct(BTreeMap::new()),
+            ]),
+        );
+        let body = write_response(&Value::Struct(m.clone()));
+        assert_eq!(fast::parse_response(&body), Some(Value::Struct(m.clone())));
+        assert_eq!(parse_response_crate(body).unwrap(), Value::Struct(m));
+        // a fault is not plain: the crate reports it
+        let fault = b"<?xml version=\"1.0\"?><methodResponse><fault><value><struct><member><name>faultCode</name><value><int>1</int></value></member><member><name>faultString</name><value><string>no</string></value></member></struct></value></fault></methodResponse>";
+        assert!(fast::parse_response(fault).is_none());
+        assert!(parse_response(fault.to_vec()).is_err());
     }
 
     #[test]
