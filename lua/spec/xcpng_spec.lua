@@ -127,7 +127,7 @@ describe("xcpng", function()
   it("deploys many guests in parallel under bioxen.task", function()
     local sim, x, so = setup()
     local jobs = {}
-    for i = 1, 5 do
+    for i = 1, 8 do
       jobs[i] = function()
         local g = xcpng.deploy({ pool = x, template = "debian", name = "p" .. i, ssh = so })
         local out = g:exec("echo " .. i).stdout
@@ -135,8 +135,12 @@ describe("xcpng", function()
         return out
       end
     end
-    eq(task.all(jobs), { "1\n", "2\n", "3\n", "4\n", "5\n" })
+    eq(task.all(jobs), { "1\n", "2\n", "3\n", "4\n", "5\n", "6\n", "7\n", "8\n" })
     eq({ counts(x) }, { 0, 0 })
+    -- every new host key was recorded, none lost to a parallel writer
+    local lines = 0
+    for _ in io.lines(so.known_hosts) do lines = lines + 1 end
+    eq(lines, 8)
     sim:stop()
   end)
 end)
