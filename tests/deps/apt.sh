@@ -4,7 +4,7 @@
 set -euo pipefail
 APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time)
 APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
-APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
+APT_PACKAGES+=(openssh-server openssh-client openssl)  # bioxen.ssh, xapi-sim guests, TLS spec certificates
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
