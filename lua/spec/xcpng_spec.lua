@@ -127,7 +127,7 @@ describe("xcpng", function()
   it("deploys many guests in parallel under bioxen.task", function()
     local sim, x, so = setup()
     local jobs = {}
-    for i = 1, 5 do
+    for i = 1, 8 do
       jobs[i] = function()
         local g = xcpng.deploy({ pool = x, template = "debian", name = "p" .. i, ssh = so })
         local out = g:exec("echo " .. i).stdout
@@ -135,8 +135,47 @@ describe("xcpng", function()
         return out
       end
     end
-    eq(task.all(jobs), { "1\n", "2\n", "3\n", "4\n", "5\n" })
+    eq(task.all(jobs), { "1\n", "2\n", "3\n", "4\n", "5\n", "6\n", "7\n", "8\n" })
     eq({ counts(x) }, { 0, 0 })
+    -- every new host key was recorded, none lost to a parallel writer
+    local lines = 0
+    for _ in io.lines(so.known_hosts) do lines = lines + 1 end
+    eq(lines, 8)
+    sim:stop()
+  end)
+end)
+
+describe("xcpng VM backend", function()
+  it("runs Lua in a pool guest behind bioxen.vm's interface, then destroys the guest", function()
+    local sim, x, so = setup()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local v = bioxen.vm.create({ backend = "xcpng", pool = x, template = "debian", memory = "1GiB", vcpus = 2,
+      ssh = so, guest_dir = dir, timeout = 5 })
+    local r = v:exec("x = 41 print('hi') return x + 1, nil, {a = 1}")
+    eq({ r.ok, r.n, r.values[1], r.values[2], r.values[3].a, r.stdout }, { true, 3, 42, nil, 1, "hi\n" })
+    eq(v:call("tostring", 5), "5")
+    eq(v:exec("return x").values[1], 41, "state persists between execs")
+    r = v:exec("error('boom')")
+    eq({ r.ok, r.kind }, { false, "Runtime" })
+    r = v:exec("return io.open")
+    eq({ r.ok, r.kind }, { false, "Sandbox" }, "the guest's sandbox follows the same options")
+    r = v:exec("while true do end")
+    eq({ r.ok, r.kind }, { false, "Timeout" }, "and so do its limits")
+    eq(v:exec_async("return 7"):wait().values[1], 7)
+    local ran = x.VM.get_by_name_label("bioxen-" .. v.id)
+    eq(#ran, 1)
+    -- the guest dies mid-exec: the caller gets kind Ssh, and close still cleans up
+    local job = v:exec_async("while true do end")
+    task.sleep(0.5)
+    x.VM.hard_shutdown(ran[1])
+    local e = raises("Ssh", job.wait, job)
+    assert(e.message:match("lost") or e.message:match("exited"), e.message)
+    eq(v:status(), "dead")
+    v:close()
+    eq(v:status(), "dead")
+    eq({ counts(x) }, { 0, 0 })
+    os.execute("rm -rf " .. dir)
     sim:stop()
   end)
 end)

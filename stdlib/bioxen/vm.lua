@@ -39,7 +39,7 @@ local function raise(kind, message, details)
   error(bioxen.error(kind, message, details), 3)
 end
 
-local function check_options(opts)
+local function check_options(opts, extra)
   if opts == nil then return {} end
   if type(opts) ~= "table" then
     raise("Argument", "vm.create needs an options table, got " .. type(opts))
@@ -47,12 +47,13 @@ local function check_options(opts)
   local copy = {}
   for k, v in pairs(opts) do
     local want = OPTIONS[k]
+    if extra and extra[k] ~= nil then want = extra[k] end -- a backend's own options
     if want == nil and not (type(k) == "string" and k:match("^x_")) then
       raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
         .. "output_limit, result_limit, globals, package_path, lua_executable, restart, "
         .. "networked, grants, channels)"):format(tostring(k)))
     end
-    if want ~= nil and type(v) ~= want then
+    if want ~= nil and want ~= "any" and type(v) ~= want then
       raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))
     end
     copy[k] = v
@@ -62,7 +63,10 @@ end
 
 --- Creates a VM; see docs/api/vm.md for the options.
 function vm.create(opts)
-  opts = check_options(opts)
+  -- Remote backends register from their library; a backend may declare extra options.
+  local wanted = type(opts) == "table" and opts.backend
+  if wanted == "xcpng" and vm.backends.xcpng == nil then require("bioxen.xcpng") end
+  opts = check_options(opts, wanted and vm.backends[wanted] and vm.backends[wanted].options)
   if opts.package_path == nil and opts.sandbox == "standard" then
     -- the active package environment's pure-Lua tree (bioxen.pkg), when there is one
     local dir = bioxen.pkg.envs.paths().lua_dir

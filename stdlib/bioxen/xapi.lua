@@ -38,6 +38,7 @@ local MEANINGS = {
   SR_FULL = "the storage repository is full: %1 bytes requested, %2 available",
   TASK_CANCELLED = "the task %1 was cancelled",
   OPERATION_NOT_ALLOWED = "%1",
+  EVENTS_LOST = "too many events happened since the token; start again with an empty token",
 }
 
 local function explain(code, params)
@@ -73,17 +74,32 @@ local function ints(record)
   return record
 end
 
-local function convert(method, v)
-  local op = method:match("%.([%w_]+)$") or ""
-  if op == "get_record" then return ints(v) end
-  if op == "get_all_records" then
-    for _, r in pairs(v) do ints(r) end
-    return v
-  end
-  if op == "compute_free_memory" then return tonumber(v) end
-  local field = op:match("^get_(.+)$")
-  if field and INT_FIELDS[field] and type(v) == "string" then return tonumber(v) or v end
+local function all_records(v)
+  for _, r in pairs(v) do ints(r) end
   return v
+end
+
+-- How a method's result is converted (false: as received; "async": a task handle).
+-- Worked out once per method name, so a call costs one table lookup here.
+local CONVERT = {}
+local function converter(method)
+  local c = CONVERT[method]
+  if c ~= nil then return c end
+  local op = method:match("%.([%w_]+)$") or ""
+  if method:match("^Async%.") then
+    c = "async"
+  elseif op == "get_record" then
+    c = ints
+  elseif op == "get_all_records" then
+    c = all_records
+  elseif op == "compute_free_memory" then
+    c = tonumber
+  else
+    local field = op:match("^get_(.+)$")
+    c = (field and INT_FIELDS[field]) and function(v) return tonumber(v) or v end or false
+  end
+  CONVERT[method] = c
+  return c
 end
 
 local Session = {}
@@ -145,37 +161,41 @@ end
 
 --- x:call("VM.get_by_name_label", "debian-12"): the session reference is added for you.
 function Session:call(method, ...)
-  if not self._ref then
+  local ref = self._ref
+  if not ref then
     error(bioxen.error("Xapi", method .. ": the session is closed", { code = "SESSION_CLOSED", params = {} }), 2)
   end
-  if method:match("^Async%.") then
-    local ref = self:_raw(method, ...)
-    return setmetatable({ ref = ref, session = self, method = method }, Task)
+  local conv = CONVERT[method]
+  if conv == nil then conv = converter(method) end
+  local ok, v = self._t:call(method, { ref, ... })
+  if not ok then v = self:_recover(method, v, ...) end
+  if conv == "async" then
+    return setmetatable({ ref = v, session = self, method = method }, Task)
+  elseif conv then
+    return conv(v)
   end
-  return convert(method, self:_raw(method, ...))
+  return v
 end
 
-function Session:_raw(method, ...)
-  local params = { self._ref, ... }
-  local ok, v = self._t:call(method, params)
-  if ok then return v end
-  local code = v[1]
+-- A failed call: log in again on SESSION_INVALID, follow HOST_IS_SLAVE, and
+-- retry once; otherwise (or if the retry fails) raise.
+function Session:_recover(method, desc, ...)
+  local code = desc[1]
   if code == "SESSION_INVALID" then
     bioxen.log.info("xapi: session expired; logging in again and retrying " .. method)
     self:_login()
-    params[1] = self._ref
-    ok, v = self._t:call(method, params)
-    if ok then return v end
   elseif code == "HOST_IS_SLAVE" then
     self._redirected = false
     local scheme = split_url(self.url)
-    self.url = scheme .. "://" .. tostring(v[2]) .. "/"
+    self.url = scheme .. "://" .. tostring(desc[2]) .. "/"
+    bioxen.log.info("xapi: the pool master moved; reconnecting to " .. self.url)
     self._t = native.transport(self.url, self._tls)
     self:_login()
-    params[1] = self._ref
-    ok, v = self._t:call(method, params)
-    if ok then return v end
+  else
+    raise(desc, method, 4)
   end
+  local ok, v = self._t:call(method, { self._ref, ... })
+  if ok then return v end
   raise(v, method, 4)
 end
 

@@ -226,4 +226,189 @@ function xcpng.deploy(o)
   error(guest, 0)
 end
 
+-- ---------------------------------------------------------------- the "xcpng" VM backend
+-- bioxen.vm.create{backend = "xcpng", pool = session, template = ..., memory = ..., vcpus = ...}
+-- deploys a guest, makes sure it runs this bioxen version (uploading the binary over
+-- SFTP when it does not), and starts a small server there (`bioxen -e`) that keeps a
+-- bioxen.vm with the same sandbox and limits. Requests and result tables travel as
+-- JSON lines over one long-running SSH channel.
+local json = require("bioxen.json")
+
+local REMOTE_KEYS = { backend = true, id = true, pool = true, template = true, memory = true, vcpus = true,
+  network = true, sr = true, ssh = true, name = true, address_timeout = true, keep = true,
+  guest_dir = true, guest_backend = true }
+
+-- The guest side: one VM, driven by one JSON request per line on stdin.
+local SERVER = [[
+local json, vm = bioxen.json, bioxen.vm
+local v
+local function pack(...) return { n = select("#", ...), ... } end
+for line in io.lines() do
+  local ok, res = pcall(function()
+    local req = json.decode(line)
+    if req.op == "create" then
+      v = vm.create(req.opts)
+      return { ok = true }
+    elseif req.op == "exec" then
+      return v:exec(req.code)
+    elseif req.op == "call" then
+      local args = req.args or {}
+      for i = 1, req.n or 0 do if args[i] == json.null then args[i] = nil end end
+      return v._h:call(req.name, unpack(args, 1, req.n or 0))
+    elseif req.op == "status" then
+      return { ok = true, status = v and v:status() or "dead" }
+    elseif req.op == "close" then
+      if v then v:close() end
+      return { ok = true }
+    end
+    error(bioxen.error("Argument", "unknown request " .. tostring(req.op)))
+  end)
+  if not ok then
+    res = { ok = false, kind = (type(res) ~= "string" and res.kind) or "Runtime",
+      error = (type(res) ~= "string" and res.message) or tostring(res) }
+  elseif type(res.values) == "table" then
+    -- nil holes would end the JSON array early: send them as null
+    for i = 1, res.n or 0 do if res.values[i] == nil then res.values[i] = json.null end end
+  end
+  io.write(json.encode(res), "\n")
+  io.flush()
+end
+]]
+
+local function shell_quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+--- The path of a bioxen in the guest with this version, uploading ours when needed.
+function xcpng.ensure_bioxen(guest, dir)
+  local facts = bioxen.env.facts()
+  local want = "bioxen " .. facts.bioxen_version
+  local r = guest:exec("command -v bioxen >/dev/null && bioxen -v")
+  if r.ok and r.stdout:sub(1, #want + 1) == want .. " " then return "bioxen" end
+  local f = assert(io.open(facts.executable, "rb"))
+  local size = f:seek("end")
+  f:close()
+  dir = dir or "$HOME/.cache/bioxen/bin"
+  local path = ("%s/bioxen-%s-%d"):format(dir, facts.bioxen_version, size)
+  r = guest:exec(("mkdir -p %s && test -x %s && %s -v"):format(dir, path, path))
+  if r.ok and r.stdout:sub(1, #want + 1) == want .. " " then return path end
+  -- SFTP does not expand $HOME: resolve the folder first.
+  local real = guest:exec("echo " .. dir).stdout:gsub("%s+$", "")
+  local remote = ("%s/bioxen-%s-%d"):format(real, facts.bioxen_version, size)
+  bioxen.log.info(("xcpng: uploading bioxen %s to %s:%s"):format(facts.bioxen_version, guest.address, remote))
+  guest:upload(facts.executable, remote .. ".part")
+  r = guest:exec(("chmod 755 %s.part && mv %s.part %s && %s -v"):format(remote, remote, remote, remote))
+  if not (r.ok and r.stdout:sub(1, #want + 1) == want .. " ") then
+    fail("Ssh", ("the uploaded bioxen does not run in guest %s: %s%s"):format(guest.address, r.stdout, r.stderr))
+  end
+  return remote
+end
+
+local Remote = {}
+Remote.__index = Remote
+
+function Remote:_request(req)
+  while self._busy do task.sleep(0.001) end
+  if self._dead then
+    fail("Ssh", ("the VM in guest %s is closed"):format(self.guest.address), nil, 3)
+  end
+  self._busy = true
+  local ok, res = pcall(function()
+    self.channel:write(json.encode(req) .. "\n")
+    local buf = self._buf
+    while true do
+      local line, rest = buf:match("^([^\n]*)\n(.*)$")
+      if line then
+        self._buf = rest
+        return json.decode(line)
+      end
+      local which, data = self.channel:read()
+      if which == nil then
+        self._dead = true
+        fail("Ssh", ("the bioxen server in guest %s exited (status %s): %s"):format(self.guest.address,
+          tostring(data), self._stderr), nil, 2)
+      elseif which == "stdout" then
+        buf = buf .. data
+      else
+        self._stderr = (self._stderr .. data):sub(-4000)
+      end
+    end
+  end)
+  self._busy = false
+  if not ok then
+    self._dead = true
+    error(res, 0)
+  end
+  return res
+end
+
+local function result(r)
+  if type(r.values) == "table" then
+    for i = 1, r.n or #r.values do if r.values[i] == json.null then r.values[i] = nil end end
+  end
+  return r
+end
+
+function Remote:exec(code) return result(self:_request({ op = "exec", code = code })) end
+
+function Remote:call(name, ...)
+  local n = select("#", ...)
+  local args = { ... }
+  for i = 1, n do if args[i] == nil then args[i] = json.null end end
+  return result(self:_request({ op = "call", name = name, args = args, n = n }))
+end
+
+function Remote:status()
+  if self._dead then return "dead" end
+  if self._busy then return "busy" end
+  return "idle"
+end
+
+function Remote:close()
+  if self._closed then return end
+  self._closed = true
+  if not self._dead then pcall(self._request, self, { op = "close" }) end
+  self._dead = true
+  pcall(self.channel.close, self.channel)
+  if self.keep then
+    if self.guest.ssh then pcall(self.guest.ssh.close, self.guest.ssh) end
+  else
+    local ok, e = pcall(xcpng.destroy, self.guest)
+    if not ok then bioxen.log.error("xcpng: destroying guest " .. self.guest.vm .. " failed: " .. tostring(e)) end
+  end
+end
+
+local function create_remote(opts)
+  if type(opts.pool) ~= "table" then
+    fail("Argument", "the xcpng backend needs pool = (a bioxen.xapi session, from bioxen.xapi.connect)")
+  end
+  local guest = xcpng.deploy({ pool = opts.pool, template = opts.template, name = opts.name or ("bioxen-" .. opts.id),
+    memory = opts.memory, vcpus = opts.vcpus, network = opts.network, sr = opts.sr, ssh = opts.ssh or {},
+    address_timeout = opts.address_timeout })
+  local ok, remote = pcall(function()
+    local exe = xcpng.ensure_bioxen(guest, opts.guest_dir)
+    local channel = guest.ssh:open(exe .. " -e " .. shell_quote(SERVER))
+    local r = setmetatable({ guest = guest, channel = channel, keep = opts.keep, _buf = "", _stderr = "" }, Remote)
+    local vmopts = {}
+    for k, v in pairs(opts) do if not REMOTE_KEYS[k] then vmopts[k] = v end end
+    vmopts.backend = opts.guest_backend
+    local created = r:_request({ op = "create", opts = vmopts })
+    if not created.ok then
+      fail(created.kind or "Runtime", "creating the VM in the guest: " .. tostring(created.error))
+    end
+    return r
+  end)
+  if ok then return remote end
+  pcall(xcpng.destroy, guest)
+  error(remote, 0)
+end
+
+do
+  local vm = require("bioxen.vm")
+  vm.backends.xcpng = {
+    create = create_remote,
+    options = { pool = "table", template = "string", memory = "any", vcpus = "number", network = "string",
+      sr = "string", ssh = "table", name = "string", address_timeout = "number", keep = "boolean",
+      guest_dir = "string", guest_backend = "string" },
+  }
+end
+
 return xcpng

@@ -347,6 +347,8 @@ impl Sshd {
             assert!(st.success());
         }
         std::fs::copy(d.join("client_key.pub"), d.join("authorized_keys")).unwrap();
+        // A home of its own, so the machine's shell start-up files stay out of the tests.
+        std::fs::create_dir_all(d.join("home")).unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -356,6 +358,8 @@ impl Sshd {
             "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile none\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
              Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n",
+             Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n\
+             SetEnv HOME={d}/home\n",
             d = d.display()
         );
         std::fs::write(d.join("sshd_config"), config).unwrap();

@@ -138,7 +138,12 @@ fn connect_blocking(o: Options) -> LuaResult<Connection> {
     Ok(Connection { inner })
 }
 
+/// known_hosts is read, checked and appended to under one process-wide lock,
+/// so parallel connections with accept_new never read a half-written file.
+static KNOWN_HOSTS: Mutex<()> = Mutex::new(());
+
 fn check_host_key(sess: &Session, o: &Options) -> LuaResult<()> {
+    let _guard = KNOWN_HOSTS.lock().unwrap_or_else(|e| e.into_inner());
     let (key, key_type) = sess
         .host_key()
         .ok_or_else(|| ssh_err(format!("{} offered no host key", o.host)))?;
@@ -189,11 +194,27 @@ fn check_host_key(sess: &Session, o: &Options) -> LuaResult<()> {
         CheckResult::NotFound if o.accept_new => {
             kh.add(&name, key, "added by bioxen.ssh", key_type.into())
                 .map_err(|e| ssh_err(format!("cannot record the host key: {e}")))?;
+            // Append the one new line (never rewrite the file: other entries,
+            // comments and concurrent writers stay intact).
+            let added = kh
+                .hosts()
+                .ok()
+                .and_then(|hs| hs.into_iter().rev().find(|h| h.name() == Some(name.as_str())))
+                .ok_or_else(|| ssh_err("cannot record the host key"))?;
+            let line = kh
+                .write_string(&added, KnownHostFileKind::OpenSSH)
+                .map_err(|e| ssh_err(format!("cannot record the host key: {e}")))?;
             if let Some(dir) = o.known_hosts.parent() {
                 let _ = std::fs::create_dir_all(dir);
             }
-            kh.write_file(&o.known_hosts, KnownHostFileKind::OpenSSH)
-                .map_err(|e| ssh_err(format!("cannot write {}: {e}", o.known_hosts.display())))?;
+            let write = || -> std::io::Result<()> {
+                let mut f = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&o.known_hosts)?;
+                f.write_all(format!("{}\n", line.trim_end()).as_bytes())
+            };
+            write().map_err(|e| ssh_err(format!("cannot write {}: {e}", o.known_hosts.display())))?;
             tracing::info!("ssh: recorded new host key {offered} for {name} in {}", o.known_hosts.display());
             Ok(())
         }
@@ -562,6 +583,27 @@ impl UserData for Connection {
     }
 }
 
+/// Copies with large buffers: libssh2 pipelines SFTP packets within one
+/// write or read, so 8 KiB steps (std::io::copy) would cost a round trip each.
+fn copy_big(src: &mut dyn Read, dst: &mut dyn Write) -> std::io::Result<u64> {
+    let mut buf = vec![0u8; 4 << 20];
+    let mut total = 0u64;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match src.read(&mut buf[filled..])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        if filled == 0 {
+            return Ok(total);
+        }
+        dst.write_all(&buf[..filled])?;
+        total += filled as u64;
+    }
+}
+
 /// SFTP copy; `up` = local -> remote. Keeps the file mode on upload. Returns bytes copied.
 fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u64> {
     let guard = inner.session.lock().unwrap();
@@ -598,8 +640,7 @@ fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u6
                     e.message()
                 ))
             })?;
-        std::io::copy(&mut src, &mut dst)
-            .map_err(|e| io(&format!("uploading {local} to {remote}"), e))
+        copy_big(&mut src, &mut dst).map_err(|e| io(&format!("uploading {local} to {remote}"), e))
     } else {
         let mut src = sftp.open(std::path::Path::new(remote)).map_err(|e| {
             ssh_err(format!(
@@ -610,8 +651,7 @@ fn sftp_copy(inner: &Inner, local: &str, remote: &str, up: bool) -> LuaResult<u6
         })?;
         let mut dst =
             std::fs::File::create(local).map_err(|e| io(&format!("cannot create {local}"), e))?;
-        std::io::copy(&mut src, &mut dst)
-            .map_err(|e| io(&format!("downloading {remote} to {local}"), e))
+        copy_big(&mut src, &mut dst).map_err(|e| io(&format!("downloading {remote} to {local}"), e))
     }
 }
 

@@ -27,6 +27,7 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
 pub struct Transport {
     client: reqwest::Client,
     url: String,
+    parsed: reqwest::Url,
 }
 
 fn xapi_error(code: &str, message: String) -> mlua::Error {
@@ -68,7 +69,13 @@ fn transport(_: &Lua, (url, opts): (String, Option<Table>)) -> LuaResult<Transpo
     let client = builder
         .build()
         .map_err(|e| xapi_error("TLS", format!("cannot set up HTTPS for {url}: {e}")))?;
-    Ok(Transport { client, url })
+    let parsed = reqwest::Url::parse(&url)
+        .map_err(|e| error("Argument", format!("bad xapi url {url:?}: {e}")))?;
+    Ok(Transport {
+        client,
+        url,
+        parsed,
+    })
 }
 
 impl UserData for Transport {
@@ -83,7 +90,7 @@ impl UserData for Transport {
                     args.push(to_xml(&v?, 0)?);
                 }
                 let body = wire::write_call(&method, &args);
-                let reply = post(&this.client, &this.url, &method, body).await?;
+                let reply = post(&this.client, &this.parsed, &method, body).await?;
                 let value = wire::parse_response(reply).map_err(|e| {
                     xapi_error(
                         "XMLRPC",
@@ -98,12 +105,12 @@ impl UserData for Transport {
 
 async fn post(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     method: &str,
     body: Vec<u8>,
 ) -> LuaResult<Vec<u8>> {
     let resp = client
-        .post(url)
+        .post(url.clone())
         .header("Content-Type", "text/xml")
         .body(body)
         .send()
@@ -287,9 +294,23 @@ impl UserData for Simulator {
     }
 
     fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
-        methods.add_method("stop", |_, this, ()| {
-            if let Some(stop) = this.running.lock().unwrap().stop.take() {
-                let _ = stop.send(());
+        // Stops serving, stops every guest's sshd, and returns once that is done.
+        methods.add_async_method("stop", |_, this, ()| async move {
+            let finished = {
+                let mut r = this.running.lock().unwrap();
+                match r.stop.take() {
+                    Some(stop) => {
+                        let _ = stop.send(());
+                        Some(r.finished.clone())
+                    }
+                    None => None,
+                }
+            };
+            if let Some(f) = finished {
+                let _ = tokio::task::spawn_blocking(move || {
+                    f.lock().unwrap().recv_timeout(Duration::from_secs(10))
+                })
+                .await;
             }
             Ok(())
         });
@@ -305,9 +326,17 @@ impl UserData for Simulator {
 }
 
 impl Drop for Simulator {
+    /// A simulator left running at exit still stops its guests before the
+    /// process ends (their sshd would outlive it otherwise).
     fn drop(&mut self) {
-        if let Some(stop) = self.running.get_mut().unwrap().stop.take() {
+        let r = self.running.get_mut().unwrap();
+        if let Some(stop) = r.stop.take() {
             let _ = stop.send(());
+            let _ = r
+                .finished
+                .lock()
+                .unwrap()
+                .recv_timeout(Duration::from_secs(10));
         }
     }
 }
@@ -329,8 +358,16 @@ async fn simulator(lua: Lua, opts: Table) -> LuaResult<Simulator> {
             .from_value(v)
             .map_err(|e| error("Argument", format!("bad pool description: {e}")))?,
     };
+    let tls = match opts.get::<Option<Table>>("tls")? {
+        None => None,
+        Some(t) => {
+            let cert: String = t.get("cert")?;
+            let key: String = t.get("key")?;
+            Some(sim::server::tls_acceptor(&cert, &key).map_err(|e| error("Argument", e))?)
+        }
+    };
     let running =
-        tokio::task::spawn_blocking(move || sim::server::start(&listen, user, password, spec))
+        tokio::task::spawn_blocking(move || sim::server::start(&listen, user, password, spec, tls))
             .await
             .map_err(|e| error("Runtime", e.to_string()))?
             .map_err(|e| error("Xapi", format!("the simulator did not start: {e}")))?;

@@ -7,18 +7,20 @@ local json = require("bioxen.json")
 local USAGE = [[usage: bioxen xapi-sim --listen 127.0.0.1:PORT --user U --password P [--pool FILE]
   --listen ADDR:PORT   where to serve XAPI (port 0 picks a free port)
   --user, --password   the login the pool accepts
-  --pool FILE          hosts, templates, networks, SRs, memory (Lua or JSON; see docs/xcpng.md)]]
+  --pool FILE          hosts, templates, networks, SRs, memory (Lua or JSON; see docs/xcpng.md)
+  --tls-cert FILE --tls-key FILE   serve HTTPS with this certificate (PEM), as a real pool does]]
 
 local opts = { listen = "127.0.0.1:0" }
 local args = { ... }
 local i = 1
 while i <= #args do
   local a = args[i]
-  local key = a:match("^%-%-(%w+)$")
+  local key = a:match("^%-%-([%w%-]+)$")
   if a == "-h" or a == "--help" then
     print(USAGE)
     return
-  elseif key == "listen" or key == "user" or key == "password" or key == "pool" then
+  elseif key == "listen" or key == "user" or key == "password" or key == "pool"
+    or key == "tls-cert" or key == "tls-key" then
     if args[i + 1] == nil then
       io.stderr:write("bioxen xapi-sim: ", a, " needs a value\n", USAGE, "\n")
       os.exit(2)
@@ -50,7 +52,15 @@ if opts.pool then
   end
 end
 
-local sim = xapi.simulator({ listen = opts.listen, user = opts.user, password = opts.password, pool = pool })
+local tls
+if opts["tls-cert"] or opts["tls-key"] then
+  if not (opts["tls-cert"] and opts["tls-key"]) then
+    io.stderr:write("bioxen xapi-sim: --tls-cert and --tls-key go together\n")
+    os.exit(2)
+  end
+  tls = { cert = opts["tls-cert"], key = opts["tls-key"] }
+end
+local sim = xapi.simulator({ listen = opts.listen, user = opts.user, password = opts.password, pool = pool, tls = tls })
 print(sim.url)
 io.stdout:flush()
 if sim.ssh_key then

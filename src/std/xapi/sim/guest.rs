@@ -145,13 +145,17 @@ pub async fn start_sshd(
         .await
         .map_err(|e| e.to_string())??;
     }
+    // The guest's own home (and so its own shell start-up files), like a machine of its own.
+    let home = dir.join("home");
+    std::fs::create_dir_all(&home).map_err(|e| e.to_string())?;
     let config = format!(
         "ListenAddress {address}:{port}\nHostKey {}\nAuthorizedKeysFile {}\nPidFile none\n\
          StrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
          KbdInteractiveAuthentication no\nSubsystem sftp internal-sftp\nLogLevel ERROR\n\
-         MaxSessions 200\nMaxStartups 200\nAcceptEnv *\n",
+         MaxSessions 200\nMaxStartups 200\nAcceptEnv *\nSetEnv HOME={}\n",
         host_key.display(),
-        dir.join("authorized_keys").display()
+        dir.join("authorized_keys").display(),
+        home.display()
     );
     let config_path = dir.join("sshd_config");
     std::fs::write(&config_path, config).map_err(|e| e.to_string())?;

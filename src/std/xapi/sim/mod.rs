@@ -279,7 +279,6 @@ pub struct Pool {
     password: String,
     state: Mutex<State>,
     changed: Notify,
-    master_address: String,
     pub dir: tempfile_dir::Dir,
     ssh_key: Option<String>,
     authorized_key: Option<String>,
@@ -456,6 +455,13 @@ impl State {
         Some(Value::Struct(f))
     }
 
+    /// The address of the host the pool object names as master.
+    fn master_address(&self) -> String {
+        let pool = self.all("pool").into_iter().next().unwrap_or_default();
+        let master = self.field(&pool, "master");
+        self.field(&master, "address")
+    }
+
     fn host_total(&self, host: &str) -> i64 {
         let m = self.field(host, "metrics");
         self.int_field(&m, "memory_total")
@@ -557,7 +563,6 @@ impl Pool {
                 "host_metrics",
                 fields(vec![
                     ("memory_total", int(h.memory_mib * MIB)),
-                    ("memory_free", int(h.memory_mib * MIB)),
                     ("live", Value::Bool(true)),
                 ]),
             );
@@ -671,7 +676,6 @@ impl Pool {
             }
         }
         Ok(Pool {
-            master_address: addresses[0].clone(),
             spec,
             user,
             password,
@@ -695,15 +699,16 @@ impl Pool {
         }
     }
 
-    /// Answers one call. `slave_of` is the master's address when the call came
-    /// to a pool member that is not the master.
+    /// Answers one call that came to the host listening at `own` (a pool
+    /// member that is not the master answers HOST_IS_SLAVE, naming the master).
     pub async fn dispatch(
         self: &Arc<Self>,
         call: crate::library::xapi::wire::MethodCall,
-        slave_of: Option<&str>,
+        own: &str,
     ) -> Value {
-        if let Some(master) = slave_of {
-            return failure("HOST_IS_SLAVE", &[master]);
+        let master = self.state.lock().unwrap().master_address();
+        if own != master {
+            return failure("HOST_IS_SLAVE", &[&master]);
         }
         let result = if call.name == "event.from" {
             self.event_from(&call.params).await
@@ -897,8 +902,15 @@ impl Pool {
             ("session", "get_this_host") => Ok(s(st
                 .all("host")
                 .into_iter()
-                .find(|h| st.field(h, "address") == self.master_address)
+                .find(|h| st.field(h, "address") == st.master_address())
                 .unwrap_or_default())),
+            ("pool", "designate_new_master") => {
+                let h = arg_str(&p[0], "host")?;
+                st.get(&h, "host")?;
+                let pool = st.all("pool").into_iter().next().unwrap_or_default();
+                st.set(&pool, "master", s(&h));
+                Ok(s(""))
+            }
             ("pool", "get_master") => {
                 let r = arg_str(&p[0], "self")?;
                 st.get(&r, "pool")?;
@@ -1032,7 +1044,10 @@ impl Pool {
             }
             (_, op) if op.starts_with("get_") => {
                 let r = arg_str(&p[0], "self")?;
-                st.get(&r, class)?;
+                // Stored fields directly; the whole record only for computed ones.
+                if let Some(v) = st.get(&r, class)?.fields.get(&op[4..]) {
+                    return Ok(v.clone());
+                }
                 let rec = st.record(&r).unwrap_or(Value::Nil);
                 match rec.get(&op[4..]) {
                     Some(v) => Ok(v.clone()),
@@ -1277,11 +1292,11 @@ impl Pool {
                     None => st
                         .all("host")
                         .into_iter()
-                        .filter(|h| st.field(h, "address") == self.master_address)
+                        .filter(|h| st.field(h, "address") == st.master_address())
                         .chain(
                             st.all("host")
                                 .into_iter()
-                                .filter(|h| st.field(h, "address") != self.master_address),
+                                .filter(|h| st.field(h, "address") != st.master_address()),
                         )
                         .collect(),
                 };
@@ -1520,6 +1535,14 @@ impl Pool {
                 .parse()
                 .or_else(|_| fail("EVENT_FROM_TOKEN_PARSE_FAILURE", &[&token]))?
         };
+        {
+            let st = self.state.lock().unwrap();
+            if let Some(oldest) = st.events.front()
+                && since + 1 < oldest.id
+            {
+                return fail("EVENTS_LOST", &[]);
+            }
+        }
         let deadline = Instant::now() + Duration::from_secs_f64(timeout.clamp(0.0, 3600.0));
         loop {
             let notified = self.changed.notified();
@@ -1730,7 +1753,7 @@ fn arity(class: &str, op: &str) -> Option<usize> {
         (c, "get_by_name_label") if has_name(c) => 2,
         (_, "add_to_other_config") => 4,
         (_, "remove_from_other_config") => 3,
-        ("pool", "get_master") => 2,
+        ("pool", "get_master" | "designate_new_master") => 2,
         ("host", "compute_free_memory") => 2,
         ("VM", "clone") => 3,
         ("VM", "copy") => 4,

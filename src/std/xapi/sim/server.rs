@@ -5,8 +5,8 @@ use super::{Pool, PoolSpec};
 use crate::library::xapi::wire;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 /// A running simulator: its URL and how to stop it.
@@ -15,14 +15,36 @@ pub struct Running {
     pub ssh_key: Option<String>,
     pub stop: Option<oneshot::Sender<()>>,
     pub done: Option<oneshot::Receiver<()>>,
+    /// Signalled once the guests are stopped and the thread is ending.
+    pub finished: Arc<std::sync::Mutex<std::sync::mpsc::Receiver<()>>>,
 }
 
 /// Starts the simulator on a thread of its own and returns once it listens.
+/// A TLS certificate and key (PEM files) to serve HTTPS as a real pool does.
+pub fn tls_acceptor(cert: &str, key: &str) -> Result<tokio_rustls::TlsAcceptor, String> {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| format!("cannot read the certificate {cert}: {e}"))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("bad certificate {cert}: {e}"))?;
+    let key =
+        PrivateKeyDer::from_pem_file(key).map_err(|e| format!("cannot read the key {key}: {e}"))?;
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| format!("certificate and key do not fit: {e}"))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
 pub fn start(
     listen: &str,
     user: String,
     password: String,
     spec: PoolSpec,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 ) -> Result<Running, String> {
     let master: SocketAddr = listen
         .parse()
@@ -31,6 +53,7 @@ pub fn start(
         std::sync::mpsc::channel::<Result<(String, Option<String>), String>>();
     let (stop_tx, stop_rx) = oneshot::channel::<()>();
     let (done_tx, done_rx) = oneshot::channel::<()>();
+    let (finished_tx, finished_rx) = std::sync::mpsc::channel::<()>();
     std::thread::Builder::new()
         .name("xapi-sim".into())
         .spawn(move || {
@@ -74,15 +97,17 @@ pub fn start(
                         return;
                     }
                 };
-                let _ = ready_tx.send(Ok((format!("http://{addr}/"), pool.ssh_key())));
-                tokio::task::spawn_local(serve(listener, pool.clone(), None));
-                for l in slaves {
-                    tokio::task::spawn_local(serve(l, pool.clone(), Some(addr.to_string())));
+                let scheme = if tls.is_some() { "https" } else { "http" };
+                let _ = ready_tx.send(Ok((format!("{scheme}://{addr}/"), pool.ssh_key())));
+                for l in std::iter::once(listener).chain(slaves) {
+                    let own = l.local_addr().expect("bound address").to_string();
+                    tokio::task::spawn_local(serve(l, pool.clone(), own, tls.clone()));
                 }
                 let _ = stop_rx.await;
                 pool.shutdown();
             });
             let _ = done_tx.send(());
+            let _ = finished_tx.send(());
         })
         .map_err(|e| format!("cannot start the simulator thread: {e}"))?;
     let (url, ssh_key) = ready_rx
@@ -93,21 +118,43 @@ pub fn start(
         ssh_key,
         stop: Some(stop_tx),
         done: Some(done_rx),
+        finished: Arc::new(std::sync::Mutex::new(finished_rx)),
     })
 }
 
-async fn serve(listener: TcpListener, pool: Arc<Pool>, master: Option<String>) {
+async fn serve(
+    listener: TcpListener,
+    pool: Arc<Pool>,
+    own: String,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
         let _ = stream.set_nodelay(true);
-        tokio::task::spawn_local(connection(stream, pool.clone(), master.clone()));
+        let (pool, own) = (pool.clone(), own.clone());
+        match tls.clone() {
+            None => {
+                tokio::task::spawn_local(connection(stream, pool, own));
+            }
+            Some(acceptor) => {
+                tokio::task::spawn_local(async move {
+                    if let Ok(s) = acceptor.accept(stream).await {
+                        connection(s, pool, own).await;
+                    }
+                });
+            }
+        }
     }
 }
 
 /// One keep-alive connection: request after request until the peer closes.
-async fn connection(mut stream: TcpStream, pool: Arc<Pool>, master: Option<String>) {
+async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    pool: Arc<Pool>,
+    own: String,
+) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
     loop {
         let head_end = loop {
@@ -144,7 +191,7 @@ async fn connection(mut stream: TcpStream, pool: Arc<Pool>, master: Option<Strin
             ("405 Method Not Allowed", b"XML-RPC wants POST\n".to_vec())
         } else {
             let value = match wire::parse_call(&body) {
-                Ok(call) => pool.dispatch(call, master.as_deref()).await,
+                Ok(call) => pool.dispatch(call, &own).await,
                 Err(e) => super::failure("XMLRPC_UNMARSHAL_FAILURE", &[&e]),
             };
             ("200 OK", wire::write_response(&value))
@@ -162,7 +209,7 @@ async fn connection(mut stream: TcpStream, pool: Arc<Pool>, master: Option<Strin
     }
 }
 
-async fn read_more(stream: &mut TcpStream, buf: &mut Vec<u8>) -> bool {
+async fn read_more<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>) -> bool {
     let mut chunk = [0u8; 16384];
     match stream.read(&mut chunk).await {
         Ok(0) | Err(_) => false,
