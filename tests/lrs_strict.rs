@@ -432,3 +432,45 @@ fn settings_come_from_the_config_file_and_pending_statements_are_sent_at_exit() 
         "sha256:abc"
     );
 }
+
+#[test]
+fn sessions_and_package_changes_are_recorded_automatically() {
+    let lrs = Peer::strict();
+    let home = Home::new();
+    let repo = concat!(env!("CARGO_MANIFEST_DIR"), "/target/rocks/repo");
+    assert!(
+        std::path::Path::new(repo).exists(),
+        "no test rock mirror: run bash tests/deps/rocks.sh"
+    );
+    let code = format!(
+        r#"local m = bioxen.vm.manager()
+        m:session("s1", {{ backend = "thread" }})
+        m:detach("s1")
+        m:attach("s1")
+        m:close()
+        local pkg = bioxen.pkg
+        pkg.envs.create("lab")
+        pkg.install({{ "inspect" }}, {{ env = "lab", servers = {{ "{repo}" }}, quiet = true }})
+        pkg.remove({{ "inspect" }}, {{ env = "lab", quiet = true }})
+        bioxen.lrs.flush(10)"#
+    );
+    lua_ok(&home, &lrs, &code);
+    let (_, body) = lrs.get("/xAPI/statements?limit=50");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let verbs: Vec<String> = v["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["verb"]["display"]["en-US"].as_str().unwrap().to_string())
+        .collect();
+    for want in ["detached", "attached", "installed", "removed"] {
+        assert!(verbs.iter().any(|v| v == want), "{want} missing: {verbs:?}");
+    }
+    let installed = v["statements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["verb"]["display"]["en-US"] == "installed")
+        .unwrap();
+    assert!(installed.to_string().contains("inspect"), "{installed}");
+}

@@ -1184,9 +1184,26 @@ local function lock_of(state)
   return lock
 end
 
+--- Learning records (bioxen.lrs, docs/lrs.md) for what a generation added or
+--- removed; no-ops unless an LRS is configured.
+local function record_changes(env, before, after)
+  local hook = require("bioxen.lrs").hook
+  if not hook.enabled() then return end
+  for pname, p in pairs(after) do
+    local old = before[pname]
+    if not old or old.version ~= p.version then
+      hook.package_installed(pname, p.version, env, p.source and p.source.sha256)
+    end
+  end
+  for pname, p in pairs(before) do
+    if not after[pname] then hook.package_removed(pname, p.version, env) end
+  end
+end
+
 --- Writes a new generation (staged, then renamed) and points `current` at it.
 local function commit(name, state, action)
   ensure_env(name)
+  local before = load_state(name).packages
   local gens = env_dir(name) .. "/gens"
   sweep(gens)
   local n = 0
@@ -1219,6 +1236,7 @@ local function commit(name, state, action)
   local ok, err = os.rename(stage, ("%s/%d"):format(gens, n))
   if not ok then fail("Io", "cannot finish the generation: " .. tostring(err)) end
   native.swap_link("gens/" .. n, env_dir(name) .. "/current")
+  record_changes(name, before, state.packages)
   return n
 end
 

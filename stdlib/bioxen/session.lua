@@ -290,6 +290,7 @@ function Session:detach()
     self._conn:close()
   end
   self.attached = false
+  require("bioxen.lrs").hook.session_detached(self.id, self.persistent and "session host" or "local")
 end
 
 --- Attaches again (a persistent session may be held elsewhere: kind Attach, unless force).
@@ -300,6 +301,7 @@ function Session:attach(force)
     self:_attach_remote(force)
   end
   self.attached = true
+  require("bioxen.lrs").hook.session_attached(self.id, self.persistent and "session host" or "local")
   return self
 end
 

@@ -89,6 +89,7 @@ function xcpng.destroy(x, vm)
   local vdis = vdis_of(x, vm)
   x.VM.destroy(vm)
   for _, vdi in ipairs(vdis) do x.VDI.destroy(vdi) end
+  require("bioxen.lrs").hook.guest_destroyed(x.url or "pool", vm)
 end
 
 --- Waits for the guest agent to report `0/ip` in the guest metrics.
@@ -216,7 +217,10 @@ function xcpng.deploy(o)
     end
     return g
   end)
-  if ok then return guest end
+  if ok then
+    require("bioxen.lrs").hook.guest_deployed(x.url or "pool", o.name, o.template)
+    return guest
+  end
   if vm then
     local cleaned, why = pcall(xcpng.destroy, x, vm)
     if not cleaned then
