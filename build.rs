@@ -1,4 +1,4 @@
-//! Embeds `stdlib/` (the Lua half of `bioxen.*`) into the binary, and exports
+//! Embeds `stdlib/` (the Lua half of `bioxen.*`) and `lua/types/` into the binary, and exports
 //! the Lua C API so C modules can be `require`d.
 use std::{env, fs, path::Path};
 
@@ -9,6 +9,12 @@ fn main() {
         Path::new(&root),
         "stdlib",
         &Path::new(&out).join("stdlib_files.rs"),
+    );
+    // Type definitions for lua-language-server, written out by `bioxen init`.
+    embed(
+        Path::new(&root),
+        "lua/types",
+        &Path::new(&out).join("types_files.rs"),
     );
     // C modules built for Lua 5.1 resolve lua_* and luaL_* against the executable.
     // Export only the Lua C API: exporting every symbol would grow the dynamic

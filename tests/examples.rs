@@ -35,3 +35,13 @@ fn tasks_run_concurrently_and_report_failures() {
         start.elapsed()
     );
 }
+
+#[test]
+fn provenance_spools_its_workflow_statements_without_an_lrs() {
+    let out = run_example("provenance.lua", &[]);
+    assert!(out.contains("s2  GC 0.12  recorded as "), "{out}");
+    assert!(
+        out.contains("no LRS configured: 5 statements wait in the spool"),
+        "{out}"
+    );
+}

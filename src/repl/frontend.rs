@@ -23,6 +23,7 @@ pub const HELP: &str =
     "Type Lua: an expression prints its values (`=expr` too), a statement prints nothing.
 Top-level `local`s stay in the session. Tab completes names and fields.
   .help          this help
+  .help NAME     what library bioxen.NAME is, and its health checks (bioxen doctor)
   .exit          leave (or Ctrl-D on an empty line)
   .load FILE     run FILE in the session
   .reload MOD    reload a required module in place (bioxen.reload)
@@ -66,6 +67,8 @@ pub fn history_path() -> PathBuf {
 #[derive(Debug, PartialEq)]
 enum Command<'a> {
     Help,
+    /// `.help NAME`: a library's summary and its doctor checks.
+    HelpOn(&'a str),
     Exit,
     Load(&'a str),
     Reload(&'a str),
@@ -83,8 +86,9 @@ fn command(line: &str) -> Option<Command<'_>> {
     }
     let arg = arg.trim();
     Some(match name {
-        "help" => Command::Help,
-        "exit" => Command::Exit,
+        "help" if arg.is_empty() => Command::Help,
+        "help" => Command::HelpOn(arg),
+        "exit" | "detach" => Command::Exit,
         "load" => Command::Load(arg),
         "reload" => Command::Reload(arg),
         "clear" => Command::Clear,
@@ -140,6 +144,9 @@ pub fn run<E: Evaluator>(evaluator: E, banner: &str) -> rustyline::Result<()> {
                 let mut ev = evaluator.borrow_mut();
                 match cmd {
                     Command::Help => println!("{HELP}"),
+                    Command::HelpOn(name) => {
+                        show(ev.eval(&format!("print(bioxen.doctor.help({name:?}))")))
+                    }
                     Command::Exit => break,
                     Command::Load("") => eprintln!(".load needs a file: .load FILE"),
                     Command::Load(path) => show(ev.load_file(path)),
@@ -195,6 +202,7 @@ mod tests {
     #[test]
     fn dot_commands_are_recognised_but_numbers_are_lua() {
         assert_eq!(command(".help"), Some(Command::Help));
+        assert_eq!(command(".help vm"), Some(Command::HelpOn("vm")));
         assert_eq!(command(" .load  a b.lua "), Some(Command::Load("a b.lua")));
         assert_eq!(command(".reload mod"), Some(Command::Reload("mod")));
         assert_eq!(command(".5 + 1"), None);

@@ -24,7 +24,37 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
         rawset(_G, "bioxen", bioxen)"#,
     )
     .set_name("=[bioxen modules]")
-    .call::<()>((searcher, error, has))
+    .call::<()>((searcher, error, has))?;
+    append_active_env(lua)
+}
+
+/// Appends the active package environment's tree (see stdlib/bioxen/pkg.lua) to
+/// `package.path`/`package.cpath`, after LUA_PATH. Costs one small file read.
+fn append_active_env(lua: &Lua) -> LuaResult<()> {
+    let envs = super::paths::data_dir().join("envs");
+    let name = std::env::var("BIOXEN_ENV")
+        .ok()
+        .filter(|n| !n.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string(envs.join("ACTIVE"))
+                .ok()
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "default".into());
+    let tree = envs.join(&name).join("current/tree");
+    if name.contains('/') || !tree.exists() {
+        return Ok(());
+    }
+    let t = tree.display();
+    let package: Table = lua.globals().get("package")?;
+    let path: String = package.get("path")?;
+    let cpath: String = package.get("cpath")?;
+    package.set(
+        "path",
+        format!("{path};{t}/share/lua/5.1/?.lua;{t}/share/lua/5.1/?/init.lua"),
+    )?;
+    package.set("cpath", format!("{cpath};{t}/lib/lua/5.1/?.so"))?;
+    Ok(())
 }
 
 /// Whether `bioxen.NAME` is a library (native, Lua, or both).

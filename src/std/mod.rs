@@ -4,12 +4,20 @@
 //! (`stdlib/bioxen/NAME.lua`, which receives the native table as `...`), or both.
 use mlua::{Lua, Result as LuaResult, Table};
 
+pub mod channel;
+pub mod doctor;
 pub mod env;
 pub mod hotreload;
 pub mod json;
 pub mod log;
+pub mod lrs;
+pub mod net;
+pub mod pkg;
+pub mod session;
+pub mod ssh;
 pub mod task;
 pub mod vm;
+pub mod xapi;
 
 pub type NativeModule = fn(&Lua) -> LuaResult<Table>;
 
@@ -20,6 +28,21 @@ pub struct Library {
 }
 
 pub const LIBRARIES: &[Library] = &[
+    Library {
+        name: "channel",
+        native: Some(channel::module),
+        summary: "bounded channels that copy values between tasks and VMs",
+    },
+    Library {
+        name: "cluster",
+        native: None,
+        summary: "a pool of child VMs mapping a function over inputs",
+    },
+    Library {
+        name: "doctor",
+        native: Some(doctor::module),
+        summary: "health checks of every library, for bioxen doctor",
+    },
     Library {
         name: "env",
         native: Some(env::module),
@@ -41,6 +64,21 @@ pub const LIBRARIES: &[Library] = &[
         summary: "structured logging on tracing",
     },
     Library {
+        name: "lrs",
+        native: Some(lrs::module),
+        summary: "xAPI learning records: statements, durable spool, LRS client",
+    },
+    Library {
+        name: "net",
+        native: Some(net::module),
+        summary: "host/port validation, TCP, UDP and an HTTP client",
+    },
+    Library {
+        name: "pkg",
+        native: Some(pkg::module),
+        summary: "LuaRocks-compatible package environments, lockfile, rollback",
+    },
+    Library {
         name: "pretty",
         native: None,
         summary: "readable text for any value (the REPL's printer)",
@@ -51,6 +89,16 @@ pub const LIBRARIES: &[Library] = &[
         summary: "the REPL's evaluator: sessions, local rewriting, completion",
     },
     Library {
+        name: "session",
+        native: Some(session::module),
+        summary: "interactive sessions, the VM manager, persistent sessions",
+    },
+    Library {
+        name: "ssh",
+        native: Some(ssh::module),
+        summary: "SSH connections: exec, streaming, SFTP, known_hosts (ssh2, off the Lua thread)",
+    },
+    Library {
         name: "task",
         native: Some(task::module),
         summary: "coroutine scheduler on tokio",
@@ -59,6 +107,16 @@ pub const LIBRARIES: &[Library] = &[
         name: "vm",
         native: Some(vm::module),
         summary: "sandboxed child VMs (thread and process backends)",
+    },
+    Library {
+        name: "xapi",
+        native: Some(xapi::module),
+        summary: "XCP-ng/XenServer XAPI sessions, calls, tasks, events; pool simulator",
+    },
+    Library {
+        name: "xcpng",
+        native: None,
+        summary: "guests on an XCP-ng pool: deploy, shutdown, destroy (on xapi + ssh)",
     },
 ];
 

@@ -23,7 +23,8 @@ local function which(name)
 end
 
 local function version_of(path)
-  local p = io.popen(("%q -v 2>&1"):format(path))
+  local flag = path:match("luarocks$") and "--version" or "-v"
+  local p = io.popen(("%q %s 2>&1"):format(path, flag))
   if not p then return nil end
   local out = p:read("*a") or ""
   p:close()
@@ -132,6 +133,45 @@ function config.set(key, value)
   last = parts[#parts]
   t[last] = value
   config.save(all)
+end
+
+--- Health checks for `bioxen doctor` (the checks() contract: docs/api/doctor.md): versions,
+--- the JIT, bioxen's folders, the configuration file, other Lua interpreters.
+function env.checks()
+  local doctor = require("bioxen.doctor")
+  local f = env.facts()
+  local checks = {
+    doctor.ok("bioxen version", ("bioxen %s, %s, %s/%s"):format(f.bioxen_version, f.luajit_version, f.os, f.arch)),
+  }
+  if f.jit then
+    checks[#checks + 1] = doctor.ok("JIT compiler", "on (" .. table.concat({ select(2, jit.status()) }, " ") .. ")")
+  else
+    checks[#checks + 1] = doctor.problem("JIT compiler", "off: Lua code runs interpreted, many times slower",
+      "remove -joff from the command line (or call jit.on())")
+  end
+  local dirs = native.dirs()
+  for _, label in ipairs({ "config", "data", "cache", "runtime" }) do
+    for _, c in ipairs(doctor.folder_checks(label, dirs[label])) do checks[#checks + 1] = c end
+  end
+  local ok, err = pcall(config.load)
+  if ok then
+    local exists = doctor.path_kind(config.path()) ~= nil
+    checks[#checks + 1] = doctor.ok("configuration file", config.path() .. (exists and "" or " (not written yet: bioxen init)"))
+  else
+    checks[#checks + 1] = doctor.problem("configuration file", tostring(err),
+      ("fix the JSON in %s, or move it away and run bioxen init"):format(config.path()))
+  end
+  local found, names = env.detect(), {}
+  for _, name in ipairs(INTERPRETERS) do
+    local e = found[name]
+    if e and name ~= "luarocks" then names[#names + 1] = ("%s %s (%s)"):format(name, e.version or "?", e.path) end
+  end
+  checks[#checks + 1] = doctor.ok("other Lua interpreters", #names > 0 and table.concat(names, ", ") or "none on PATH (not needed)")
+  local rocks = found.luarocks
+  checks[#checks + 1] = doctor.ok("luarocks", rocks
+    and ("%s %s (not needed: bioxen pkg installs rocks itself)"):format(rocks.path, rocks.version or "?")
+    or "not on PATH (not needed: bioxen pkg installs rocks itself)")
+  return checks
 end
 
 return env

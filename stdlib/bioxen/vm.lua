@@ -19,6 +19,7 @@ local OPTIONS = {
   timeout = "number", output_limit = "number", result_limit = "number",
   globals = "table", package_path = "table", lua_executable = "string",
   restart = "boolean", pool = "boolean",
+  networked = "boolean", grants = "table", channels = "table",
 }
 
 local live = setmetatable({}, { __mode = "v" })   -- id -> VM, for ids and vm.list
@@ -41,7 +42,8 @@ local function check_options(opts)
     local want = OPTIONS[k]
     if want == nil and not (type(k) == "string" and k:match("^x_")) then
       raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
-        .. "output_limit, result_limit, globals, package_path, lua_executable, restart)"):format(tostring(k)))
+        .. "output_limit, result_limit, globals, package_path, lua_executable, restart, "
+        .. "networked, grants, channels)"):format(tostring(k)))
     end
     if want ~= nil and type(v) ~= want then
       raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))
@@ -54,6 +56,15 @@ end
 --- Creates a VM; see docs/api/vm.md for the options.
 function vm.create(opts)
   opts = check_options(opts)
+  if opts.package_path == nil and opts.sandbox == "standard" then
+    -- the active package environment's pure-Lua tree (bioxen.pkg), when there is one
+    local dir = bioxen.pkg.envs.paths().lua_dir
+    local f = io.open(dir)
+    if f then
+      f:close()
+      opts.package_path = { dir }
+    end
+  end
   if opts.id == nil then
     repeat
       counter = counter + 1
@@ -195,6 +206,11 @@ function vm.get(id)
     raise("SessionNotFound", ("no live VM with id '%s'"):format(tostring(id)), { id = id })
   end
   return v
+end
+
+--- A manager that owns VMs and interactive sessions by id (see docs/api/session.md).
+function vm.manager(opts)
+  return bioxen.session.manager(vm, opts)
 end
 
 return vm

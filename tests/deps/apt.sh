@@ -2,7 +2,9 @@
 # Debian packages the tests use: reference interpreters and C modules for Lua 5.1,
 # hyperfine for benchmarks. Each library's tests add theirs to APT_PACKAGES here.
 set -euo pipefail
-APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time)
+APT_PACKAGES=(luajit lua5.1 lua-cjson lua-socket hyperfine time luarocks zip liblua5.1-0-dev)
+APT_PACKAGES+=(openssl)  # doctor tests: a TLS server whose certificate does not match a pinned fingerprint
+APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
 APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -19,6 +19,9 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
         .function("enabled", |_, level: String| {
             Ok(parse_level(&level).is_some_and(enabled))
         })
+        .function("file", |lua, ()| file(lua))
+        .function("file_id", |_, path: String| Ok(file_id(&path)))
+        .function("clock", |_, ()| Ok(clock()))
         .build()
 }
 
@@ -66,4 +69,43 @@ fn render(v: &Value) -> LuaResult<String> {
         Value::String(s) => format!("{:?}", s.to_str()?.to_string()),
         other => other.to_string()?,
     })
+}
+
+/// The log file settings in force (see runtime/logging.rs), or nil when off.
+fn file(lua: &Lua) -> LuaResult<Option<Table>> {
+    let Some(s) = crate::runtime::logging::settings() else {
+        return Ok(None);
+    };
+    let t = lua.create_table()?;
+    t.set("path", s.path.display().to_string())?;
+    t.set("filter", s.filter.as_str())?;
+    let format = match s.format {
+        crate::runtime::logging::Format::Text => "text",
+        crate::runtime::logging::Format::Json => "json",
+    };
+    t.set("format", format)?;
+    t.set("max_size", s.max_size)?;
+    t.set("keep", s.keep)?;
+    t.set(
+        "ignored",
+        lua.create_sequence_from(s.ignored.iter().cloned())?,
+    )?;
+    Ok(Some(t))
+}
+
+/// "device:inode" of the file at `path` (nil when absent), so `bioxen logs
+/// --follow` notices when the log file was rotated under it.
+fn file_id(path: &str) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some(format!("{}:{}", m.dev(), m.ino()))
+}
+
+/// Monotonic seconds since the first call, for timing operations.
+fn clock() -> f64 {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    START
+        .get_or_init(std::time::Instant::now)
+        .elapsed()
+        .as_secs_f64()
 }

@@ -135,6 +135,25 @@ impl Session {
                 };
                 Some((protocol::RESULT, encode(result)))
             }
+            protocol::SESSION_INPUT => {
+                let text = String::from_utf8_lossy(payload).into_owned();
+                let mut incomplete = false;
+                self.run(|c, arm| {
+                    let sink = std::sync::Arc::new(|b: &[u8]| {
+                        let f = protocol::frame(protocol::SESSION_OUTPUT, b);
+                        let _ = protocol::write_all_fd(out_fd(), &f);
+                    });
+                    incomplete = crate::library::session::feed(c, &text, arm, sink);
+                    ExecResult::default()
+                });
+                Some((protocol::SESSION_DONE, vec![incomplete as u8]))
+            }
+            protocol::SESSION_RESET => {
+                if let Some(c) = self.child.as_ref() {
+                    crate::library::session::repl::reset(c);
+                }
+                Some((protocol::SESSION_DONE, vec![0]))
+            }
             protocol::RESET => {
                 INTERRUPTER.store(std::ptr::null_mut(), Ordering::SeqCst);
                 self.child = None;
@@ -148,7 +167,8 @@ impl Session {
     }
 
     fn init(&mut self, payload: &[u8]) -> Result<(), String> {
-        let opts = Options::decode(&mut Reader::new(payload))?;
+        let mut reader = Reader::new(payload);
+        let opts = Options::decode(&mut reader)?;
         apply_limits(&opts);
         let child = match self.spare.take() {
             Some(spare) if opts.sandbox == Level::Strict => spare.configure(opts),
@@ -158,6 +178,12 @@ impl Session {
             }
         }
         .map_err(|e| e.to_string())?;
+        // networked/grants/channels (bioxen.net, bioxen.channel) follow the options
+        crate::library::net::child::install_from_init(
+            &child.lua,
+            &payload[reader.pos..],
+            channel_request,
+        )?;
         INTERRUPTER.store(
             std::sync::Arc::as_ptr(&child.interrupter) as *mut _,
             Ordering::SeqCst,
@@ -266,6 +292,20 @@ impl Drop for Alarm {
     fn drop(&mut self) {
         let zero: libc::itimerval = unsafe { std::mem::zeroed() };
         unsafe { libc::setitimer(libc::ITIMER_REAL, &zero, std::ptr::null_mut()) };
+    }
+}
+
+/// A channel operation: the host serves it against the real queue.
+fn channel_request(req: &[u8]) -> Result<Vec<u8>, String> {
+    protocol::write_all_fd(out_fd(), &protocol::frame(protocol::CHANNEL_OP, req))
+        .map_err(|e| e.to_string())?;
+    match protocol::read_frame_deadline(in_fd(), None) {
+        Ok((protocol::CHANNEL_REPLY, reply)) => Ok(reply),
+        Ok((tag, _)) => Err(format!(
+            "unexpected frame {tag} while waiting for a channel reply"
+        )),
+        Err(ReadError::Io(e)) => Err(e.to_string()),
+        Err(other) => Err(format!("{other:?}")),
     }
 }
 

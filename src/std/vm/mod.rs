@@ -20,11 +20,20 @@ use value::{Copier, Val};
 pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
         .function("thread_create", |_, opts: Table| {
-            thread::create(parse_options(&opts)?)
+            // networked/grants/channels (bioxen.net, bioxen.channel)
+            let extras = crate::library::net::child::Extras::parse(&opts)?;
+            let vm = thread::create(parse_options(&opts)?)?;
+            if !extras.is_empty() {
+                vm.with_lua(|lua| extras.install(lua)).transpose()?;
+            }
+            Ok(vm)
         })
         .function("process_create", |_, opts: Table| {
             let restart = opts.raw_get::<Option<bool>>("restart")?.unwrap_or(true);
-            process::create(parse_options(&opts)?, restart)
+            let extras = crate::library::net::child::Extras::parse(&opts)?;
+            let opts = parse_options(&opts)?;
+            crate::library::net::child::register(&opts.id, extras);
+            process::create(opts, restart)
         })
         .function("process_pool", |_, n: usize| {
             process::set_pool_size(n.min(64));

@@ -36,15 +36,15 @@ pub struct Proc {
 }
 
 impl Proc {
-    fn tx(&self) -> RawFd {
+    pub fn tx(&self) -> RawFd {
         self.stdin.as_raw_fd()
     }
-    fn rx(&self) -> RawFd {
+    pub fn rx(&self) -> RawFd {
         self.stdout.as_raw_fd()
     }
 
     /// Kills and reaps on a helper thread, then removes the private folder.
-    fn discard(mut self) {
+    pub fn discard(mut self) {
         unsafe { libc::kill(self.pid, libc::SIGKILL) };
         std::thread::spawn(move || {
             let _ = self.os.wait();
@@ -53,7 +53,7 @@ impl Proc {
     }
 
     /// Waits (briefly) for a child whose pipe closed, and says how it died.
-    fn death(mut self) -> (String, String) {
+    pub fn death(mut self) -> (String, String) {
         let deadline = Instant::now() + Duration::from_millis(500);
         let status = loop {
             match self.os.try_wait() {
@@ -345,6 +345,11 @@ fn acquire() -> std::io::Result<Proc> {
         .unwrap_or_else(|_| Err(std::io::Error::other("the VM spawner thread is gone")))
 }
 
+/// Starts a child for an interactive session (src/std/session/process.rs).
+pub fn start_session(opts: &Options) -> Result<Proc, String> {
+    start(opts)
+}
+
 /// Starts (or takes from the pool) a child and builds its VM state.
 fn start(opts: &Options) -> Result<Proc, String> {
     let mut last = String::new();
@@ -356,6 +361,8 @@ fn start(opts: &Options) -> Result<Proc, String> {
         .map_err(|e| format!("cannot start a VM process: {e}"))?;
         let mut payload = Vec::new();
         opts.encode(&mut payload);
+        // networked/grants/channels (bioxen.net, bioxen.channel)
+        payload.extend(crate::library::net::child::init_payload(&opts.id));
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
             last = p.death().1;
             continue;
@@ -520,6 +527,14 @@ impl ProcShared {
                     protocol::write_all_fd(
                         p.tx(),
                         &protocol::frame(protocol::MODULE_SOURCE, &reply),
+                    )
+                    .map_err(|_| ReadError::Closed)?;
+                }
+                protocol::CHANNEL_OP => {
+                    let reply = crate::library::net::child::serve_channel(&self.id, &payload);
+                    protocol::write_all_fd(
+                        p.tx(),
+                        &protocol::frame(protocol::CHANNEL_REPLY, &reply),
                     )
                     .map_err(|_| ReadError::Closed)?;
                 }

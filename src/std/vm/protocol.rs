@@ -16,6 +16,16 @@ pub const READY: u8 = b'r';
 pub const FAILED: u8 = b'e';
 pub const RESULT: u8 = b'x';
 pub const MODULE_REQUEST: u8 = b'M';
+/// A channel operation from the child (`bioxen.channel`), and the host's reply.
+pub const CHANNEL_OP: u8 = b'q';
+pub const CHANNEL_REPLY: u8 = b'Q';
+// Interactive sessions (src/std/session): input fed like a REPL, its output
+// streamed back as it is printed, then a done frame (payload: 1 = unfinished chunk).
+pub const SESSION_INPUT: u8 = b'S';
+pub const SESSION_OUTPUT: u8 = b'o';
+pub const SESSION_DONE: u8 = b'd';
+/// Host -> child: forget the unfinished chunk (answered with SESSION_DONE).
+pub const SESSION_RESET: u8 = b'R';
 
 /// Frames larger than this are refused (a corrupted length never allocates wildly).
 pub const MAX_FRAME: usize = 1 << 30;

@@ -441,6 +441,8 @@ impl Child {
         };
         // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
         let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
+        // error values with e.kind / e.message in the child (lost in f9c129d; net and channel rely on it)
+        crate::runtime::error::install_error_metatable(&lua)?;
         lua.set_app_data(Output {
             stdout: Vec::new(),
             stderr: Vec::new(),

@@ -236,6 +236,13 @@ fn reap(child: Child) {
 /// The host's handle on a thread-backend VM; closing on drop (garbage collection, exit).
 pub struct ThreadVm(pub Arc<VmShared>);
 
+impl ThreadVm {
+    /// Runs `f` on the child's state, e.g. to add globals at creation.
+    pub fn with_lua<R>(&self, f: impl FnOnce(&mlua::Lua) -> R) -> Option<R> {
+        self.0.child.lock().unwrap().as_ref().map(|c| f(&c.lua))
+    }
+}
+
 impl Drop for ThreadVm {
     fn drop(&mut self) {
         self.0.close();

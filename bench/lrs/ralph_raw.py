@@ -1,0 +1,29 @@
+"""Ralph's own ceiling: POST pre-built batches of statements straight to Ralph
+(no spool, no validation) and report statements/s, to compare with bioxen.
+usage: python ralph_raw.py ENDPOINT USER PASSWORD N BATCH"""
+import base64
+import json
+import sys
+import time
+import urllib.request
+import uuid
+
+endpoint, user, password, n, batch = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+statements = [{
+    "id": str(uuid.uuid4()),
+    "actor": {"objectType": "Agent", "account": {"homePage": "https://bioxen.dev/hosts/bench", "name": "bench"}},
+    "verb": {"id": "http://adlnet.gov/expapi/verbs/completed", "display": {"en-US": "completed"}},
+    "object": {"objectType": "Activity", "id": f"https://example.org/bench/{i}"},
+    "result": {"success": True, "duration": "PT0.01S"},
+    "context": {"registration": str(uuid.uuid4())},
+    "timestamp": "2026-11-21T12:00:00.000Z",
+} for i in range(n)]
+t0 = time.monotonic()
+for i in range(0, n, batch):
+    body = json.dumps(statements[i:i + batch]).encode()
+    req = urllib.request.Request(f"{endpoint}/statements", data=body, method="POST", headers={
+        "Authorization": auth, "X-Experience-API-Version": "1.0.3", "Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+dt = time.monotonic() - t0
+print(f"python client, batch {batch}, {n} statements: {dt:.3f} s: {n / dt:.0f} statements/s")

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# bench/xapi: bioxen.xapi vs the XenAPI Python SDK on the same simulator, parallel
+# deploys, and remote exec (bioxen.ssh vs `ssh host cmd` per call vs paramiko).
+# usage: bash bench/xapi/run.sh   (needs: cargo build --release; bash tests/deps/python.sh)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+B=target/release/bioxen
+PY=target/pyenv/bin/python
+N=${N:-5000}
+work=$(mktemp -d)
+trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$work"' EXIT
+
+echo "== XAPI calls/s (VM.get_power_state, sequential, one session, $N calls)"
+$B xapi-sim --listen 127.0.0.1:0 --user root --password pw >"$work/sim.out" 2>/dev/null &
+for _ in $(seq 100); do [ -s "$work/sim.out" ] && break; sleep 0.05; done
+URL=$(head -1 "$work/sim.out")
+bio=$($B bench/xapi/calls.lua "$URL" "$N"); echo "$bio"
+py=$($PY bench/xapi/calls.py "$URL" "$N"); echo "$py"
+awk -v a="$(echo "$bio" | awk '{print $(NF-1)}')" -v b="$(echo "$py" | awk '{print $(NF-1)}')" \
+  'BEGIN { printf "ratio bioxen/XenAPI: %.1fx\n", a / b }'
+
+echo "== parallel deploys"
+$B bench/xapi/deploys.lua "${DEPLOYS:-50}"
+
+echo "== remote exec round trip (command: true)"
+ssh-keygen -q -t ed25519 -N '' -f "$work/host" && ssh-keygen -q -t ed25519 -N '' -f "$work/client"
+cp "$work/client.pub" "$work/authorized_keys"
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/sshd_config" <<CFG
+ListenAddress 127.0.0.1:$PORT
+HostKey $work/host
+AuthorizedKeysFile $work/authorized_keys
+PidFile none
+StrictModes no
+UsePAM no
+PermitRootLogin yes
+PasswordAuthentication no
+LogLevel ERROR
+MaxSessions 100
+CFG
+mkdir -p /run/sshd
+/usr/sbin/sshd -D -e -f "$work/sshd_config" 2>/dev/null &
+sleep 0.3
+E=${EXECS:-200}
+$B bench/xapi/exec.lua "$PORT" "$work/client" "$work/known" "$E"
+$PY bench/xapi/exec_paramiko.py "$PORT" "$work/client" "$E"
+start=$(date +%s.%N)
+for _ in $(seq "$E"); do
+  ssh -q -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -i "$work/client" -p "$PORT" 127.0.0.1 true
+done
+end=$(date +%s.%N)
+awk -v s="$start" -v e="$end" -v n="$E" 'BEGIN { printf "ssh host cmd per call: %d execs in %.3f s = %.2f ms/exec\n", n, e - s, (e - s) / n * 1000 }'

@@ -1,0 +1,36 @@
+local spec = ...
+local describe, it, eq, raises = spec.describe, spec.it, spec.eq, spec.raises
+local log = bioxen.log
+
+describe("log", function()
+  it("parses text lines with their component", function()
+    local e = log.parse('2026-01-02T03:04:05.000001Z  INFO lua: installed component="pkg" name="lpeg"')
+    eq({ e.time, e.level, e.target, e.component }, { "2026-01-02T03:04:05.000001Z", "INFO", "lua", "pkg" })
+    eq(log.parse("2026-01-02T03:04:05Z DEBUG bioxen::library::vm::process: spawned").component, "vm")
+    eq(log.parse("2026-01-02T03:04:05Z  WARN bioxen::runtime::scheduler: slow").component, "runtime")
+  end)
+  it("parses JSON lines", function()
+    local e = log.parse('{"timestamp":"t","level":"ERROR","fields":{"message":"boom","component":"lrs"},"target":"lua"}')
+    eq({ e.level, e.component }, { "ERROR", "lrs" })
+    assert(e.message:find("boom", 1, true))
+  end)
+  it("filters by minimum level and component", function()
+    local e = log.parse("t  WARN lua: x component=\"net\"")
+    eq(log.matches(e, { level = "info" }), true)
+    eq(log.matches(e, { level = "error" }), false)
+    eq(log.matches(e, { component = "vm" }), false)
+    raises("Argument", log.entries, { level = "loud" })
+  end)
+  it("times an operation, returning its results and re-raising its error", function()
+    local a, b = log.timed("vm", "exec", function(x) return x, x * 2 end, 21)
+    eq({ a, b }, { 21, 42 })
+    raises("Custom", log.timed, "vm", "exec", function() error(bioxen.error("Custom", "no")) end)
+  end)
+  it("instruments functions only when debug logging is on", function()
+    local m = { f = function(x) return x + 1 end }
+    local before = m.f
+    log.instrument(m, "demo", { "f" })
+    eq(m.f(1), 2)
+    eq(m.f == before, not log.enabled("debug"))
+  end)
+end)

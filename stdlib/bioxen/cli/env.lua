@@ -1,0 +1,86 @@
+-- bioxen env VERB ...: package environments, on top of bioxen.pkg.
+local pkg = require("bioxen.pkg")
+local envs = pkg.envs
+
+local USAGE = [[
+usage: bioxen env VERB
+  create NAME [--profile P]   a new environment (optionally with a profile's packages)
+  list                        environments (* marks the active one)
+  use NAME                    make NAME the default for bioxen pkg and for require
+  remove NAME                 delete an environment and its generations
+  export [NAME]               print its lockfile (bioxen.lock) to stdout
+  import FILE [--name NAME]   a new environment that reproduces a lockfile exactly
+  path [NAME]                 LUA_PATH / LUA_CPATH lines for other interpreters
+options: --server URL (repeatable), --quiet]]
+
+local args = { ... }
+local verb = table.remove(args, 1)
+local opts, rest = { servers = {} }, {}
+local i = 1
+while i <= #args do
+  local a = args[i]
+  if a == "--profile" or a == "--name" or a == "--server" then
+    local v = args[i + 1]
+    if not v then error(bioxen.error("Argument", a .. " needs a value"), 0) end
+    if a == "--server" then opts.servers[#opts.servers + 1] = v else opts[a:sub(3)] = v end
+    i = i + 2
+  elseif a == "--quiet" then
+    opts.quiet = true
+    i = i + 1
+  elseif a == "-h" or a == "--help" then
+    print(USAGE) os.exit(0)
+  elseif a:sub(1, 2) == "--" then
+    error(bioxen.error("Argument", ("unknown option %s (bioxen env --help)"):format(a)), 0)
+  else
+    rest[#rest + 1] = a
+    i = i + 1
+  end
+end
+
+local function need(what)
+  if not rest[1] then error(bioxen.error("Argument", ("bioxen env %s needs %s"):format(verb, what)), 0) end
+end
+
+local function main()
+if verb == nil or verb == "help" then
+  print(USAGE)
+elseif verb == "create" then
+  need("a name")
+  envs.create(rest[1], opts)
+  print("created environment " .. rest[1])
+elseif verb == "list" then
+  for _, e in ipairs(envs.list()) do
+    print(("%s %-16s generation %d, %d packages"):format(e.active and "*" or " ", e.name, e.generation, e.packages))
+  end
+elseif verb == "use" then
+  need("a name")
+  envs.use(rest[1])
+  print("active environment: " .. rest[1])
+elseif verb == "remove" then
+  need("a name")
+  envs.remove(rest[1])
+  print("removed environment " .. rest[1])
+elseif verb == "export" then
+  io.write(envs.export(rest[1]))
+elseif verb == "import" then
+  need("a lockfile")
+  local r = envs.import(rest[1], opts)
+  print(("imported %s as environment %s (generation %d)"):format(rest[1], r.env, r.generation))
+elseif verb == "path" then
+  local p = envs.paths(rest[1])
+  print(("export LUA_PATH='%s;;'"):format(p.path))
+  print(("export LUA_CPATH='%s;;'"):format(p.cpath))
+  print(("export PATH='%s:'\"$PATH\""):format(p.bin))
+else
+  error(bioxen.error("Argument", ("unknown verb %q (bioxen env --help)"):format(verb)), 0)
+end
+end
+
+-- Errors are reported as "bioxen env: Kind: message" without a Lua traceback;
+-- Ctrl-C keeps its own exit status.
+local ok, err = pcall(main)
+if not ok then
+  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
+  io.stderr:write("bioxen env: ", tostring(err), "\n")
+  os.exit(1)
+end

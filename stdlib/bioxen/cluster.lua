@@ -1,0 +1,263 @@
+-- bioxen.cluster: a pool of child VMs (bioxen.vm) working through a list of
+-- inputs. Each worker slot runs a task that takes the next item, calls the
+-- cluster's function in its VM (the call yields under bioxen.task), and posts
+-- the outcome on a bioxen.channel that `each`/`map`/`gather` read.
+--
+-- Failures: an error raised by the function is that item's failure (the worker
+-- stays). A worker that crashes, is killed or times out is closed and replaced,
+-- and its item goes back to the queue once, so another VM retries it; a second
+-- such failure reports the item as failed with the error. Every item finishes
+-- exactly once: nothing is lost or duplicated.
+local cluster = {}
+
+local Cluster = {}
+Cluster.__index = Cluster
+
+local function raise(kind, message, details, level)
+  error(bioxen.error(kind, message, details), (level or 1) + 1)
+end
+
+-- Kinds that mean the worker VM itself is gone or unusable.
+local WORKER_FAILURE = {
+  Crashed = true, Dead = true, Closed = true, Timeout = true, Killed = true,
+  MemoryLimit = true, Cancelled = true,
+}
+cluster.worker_failures = WORKER_FAILURE
+
+local OPTIONS = { size = "number", backend = "string", sandbox = "string", env = "table",
+  timeout = "number", memory_limit = "number", package_path = "table", retries = "number" }
+
+--- new{ size = N, backend = "process"|"thread", sandbox = "standard", env = {globals},
+---      timeout = seconds per item (default 60), memory_limit = bytes, retries = 1 }
+function cluster.new(opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then raise("Argument", "cluster.new needs an options table", nil, 2) end
+  for k, v in pairs(opts) do
+    if OPTIONS[k] == nil then
+      raise("Argument", ("unknown cluster option '%s' (known: size, backend, sandbox, env, timeout, memory_limit, package_path, retries)"):format(tostring(k)), nil, 2)
+    end
+    if type(v) ~= OPTIONS[k] then
+      raise("Argument", ("cluster option %s must be a %s, got %s"):format(k, OPTIONS[k], type(v)), nil, 2)
+    end
+  end
+  local size = opts.size or 2
+  if size < 1 or size ~= math.floor(size) then
+    raise("Argument", "cluster size must be a whole number >= 1, got " .. tostring(size), nil, 2)
+  end
+  local c = setmetatable({
+    size = size,
+    backend = opts.backend or bioxen.vm.default_backend,
+    sandbox = opts.sandbox or "standard",
+    env = opts.env,
+    timeout = opts.timeout or 60,
+    memory_limit = opts.memory_limit,
+    package_path = opts.package_path,
+    retries = opts.retries or 1,
+    workers = {},
+    counter = 0,
+    stats = { items = 0, failed = 0, retried = 0, replaced = 0 },
+  }, Cluster)
+  for slot = 1, size do c.workers[slot] = c:_spawn(slot) end
+  return c
+end
+
+function Cluster:_spawn(slot)
+  self.counter = self.counter + 1
+  local w = bioxen.vm.create{
+    backend = self.backend, sandbox = self.sandbox, globals = self.env,
+    timeout = self.timeout, memory_limit = self.memory_limit, package_path = self.package_path,
+  }
+  return { vm = w, slot = slot, fn = nil, serial = self.counter }
+end
+
+function Cluster:_replace(slot)
+  local old = self.workers[slot]
+  pcall(old.vm.close, old.vm)
+  self.stats.replaced = self.stats.replaced + 1
+  self.workers[slot] = self:_spawn(slot)
+  return self.workers[slot]
+end
+
+-- Test hook: makes the next worker creations fail (simulates a host that can
+-- no longer start VMs).
+function Cluster:_break_spawning(message)
+  self._spawn = function() error(bioxen.error("Crashed", message or "cannot start a VM"), 0) end
+end
+
+-- The function source as a chunk that returns the function.
+local function chunk_of(fn_source)
+  if type(fn_source) == "function" then
+    raise("Argument", "pass the function as Lua source text (e.g. \"function(x) return x * 2 end\"): "
+      .. "functions cannot be copied into another VM", nil, 3)
+  end
+  if type(fn_source) ~= "string" then
+    raise("Argument", "the function must be Lua source text, got " .. type(fn_source), nil, 3)
+  end
+  if fn_source:match("^%s*function[%s%(]") then return "return " .. fn_source end
+  return fn_source
+end
+
+-- Makes sure worker `w` has the function loaded; false, result on failure.
+local function install(w, chunk)
+  if w.fn == chunk then return true end
+  local r = w.vm:exec("__bioxen_cluster_fn = (function() " .. chunk .. "\nend)()\n"
+    .. "assert(type(__bioxen_cluster_fn) == 'function', 'the cluster function source must produce a function')")
+  if not r.ok then return false, r end
+  w.fn = chunk
+  return true
+end
+
+-- Starts the work; outcomes arrive on the returned channel as
+-- { i = index, ok = bool, value = v, kind = k, error = e, attempts = n }.
+function Cluster:_start(fn_source, inputs)
+  if self.closed then raise("Closed", "the cluster is closed", nil, 3) end
+  if type(inputs) ~= "table" then raise("Argument", "inputs must be a list, got " .. type(inputs), nil, 3) end
+  if self._busy then
+    raise("Busy", "the cluster is still working on a previous map, each or scatter; "
+      .. "wait for it (or gather) first, or use a second cluster", nil, 3)
+  end
+  local chunk = chunk_of(fn_source)
+  local n = #inputs
+  local queue, head = {}, 1
+  for i = 1, n do queue[i] = { i = i, attempts = 0 } end
+  local done = bioxen.channel{ capacity = math.max(1, n) }
+  local remaining = n
+  local stats = self.stats
+  local function finish(item, r)
+    remaining = remaining - 1
+    if not r.ok then stats.failed = stats.failed + 1 end
+    done:send({ i = item.i, ok = r.ok, value = r.value, kind = r.kind, error = r.error, attempts = item.attempts })
+    if remaining == 0 then
+      self._busy = false
+      done:close()
+    end
+  end
+  if n == 0 then done:close() return done, 0 end
+  self._busy = true
+  stats.items = stats.items + n
+  local tasks, live = {}, self.size
+  -- A slot whose worker cannot be replaced stops; when none is left, the
+  -- items still queued are reported failed rather than waited for forever.
+  local function slot_lost(why)
+    live = live - 1
+    if live > 0 then return end
+    while queue[head] do
+      local item = queue[head]
+      queue[head] = nil
+      head = head + 1
+      finish(item, { ok = false, kind = "Crashed", error = "no worker left to run it: " .. why })
+    end
+  end
+  for slot = 1, self.size do
+    tasks[slot] = bioxen.task.spawn(function()
+      while true do
+        local item = queue[head]
+        if item == nil then return end
+        queue[head] = nil
+        head = head + 1
+        item.attempts = item.attempts + 1
+        local w = self.workers[slot]
+        local ok, r = install(w, chunk)
+        if ok then
+          local job = w.vm:call_async("__bioxen_cluster_fn", inputs[item.i])
+          r = job:wait()
+        end
+        if r.ok then
+          finish(item, { ok = true, value = r.values[1] })
+        elseif WORKER_FAILURE[r.kind] then
+          -- the worker is gone or stuck: replace it, and retry the item once
+          -- on another worker (the replacement, or another slot's)
+          local replaced, err = pcall(self._replace, self, slot)
+          if item.attempts <= self.retries and (replaced or live > 1) then
+            stats.retried = stats.retried + 1
+            head = head - 1
+            queue[head] = item
+          else
+            finish(item, { ok = false, kind = r.kind, error = r.error })
+          end
+          if not replaced then
+            slot_lost(tostring(err))
+            return
+          end
+        else
+          finish(item, { ok = false, kind = r.kind, error = r.error })
+        end
+      end
+    end)
+  end
+  self._tasks = tasks
+  return done, n
+end
+
+--- Calls `fn(input)` for each input across the workers; `callback(i, value, failure)`
+--- as each item finishes (completion order). `failure` is nil or
+--- { index, kind, error, attempts }. Returns the number of items.
+function Cluster:each(fn_source, inputs, callback)
+  local done, n = self:_start(fn_source, inputs)
+  for o in done:iter() do
+    if o.ok then
+      callback(o.i, o.value, nil)
+    else
+      callback(o.i, nil, { index = o.i, kind = o.kind, error = o.error, attempts = o.attempts })
+    end
+  end
+  return n
+end
+
+local function collect(done, n)
+  local results, failures = {}, nil
+  for o in done:iter() do
+    if o.ok then
+      results[o.i] = o.value
+    else
+      failures = failures or {}
+      failures[#failures + 1] = { index = o.i, kind = o.kind, error = o.error, attempts = o.attempts }
+    end
+  end
+  if failures then table.sort(failures, function(a, b) return a.index < b.index end) end
+  results.n = n
+  return results, failures
+end
+
+--- `fn(input)` for every input, spread over the workers. Returns the results in
+--- input order (`results.n` = #inputs) and a list of failures (nil when none):
+--- { index, kind, error, attempts }.
+function Cluster:map(fn_source, inputs)
+  return collect(self:_start(fn_source, inputs))
+end
+
+--- Starts `fn(input)` over `inputs` without waiting; `gather()` collects.
+function Cluster:scatter(fn_source, inputs)
+  if self._scattered then raise("Argument", "scatter was already called; gather() first", nil, 2) end
+  local done, n = self:_start(fn_source, inputs)
+  self._scattered = { done = done, n = n }
+  return n
+end
+
+--- Waits for what `scatter` started: results in input order, and failures.
+function Cluster:gather()
+  local s = self._scattered
+  if not s then raise("Argument", "gather() needs a scatter() first", nil, 2) end
+  self._scattered = nil
+  return collect(s.done, s.n)
+end
+
+--- The worker VMs, by slot (for inspection: `c:workers()[1]:pid()`).
+function Cluster:vms()
+  local out = {}
+  for slot, w in ipairs(self.workers) do out[slot] = w.vm end
+  return out
+end
+
+function Cluster:close()
+  if self.closed then return end
+  self.closed = true
+  for _, w in ipairs(self.workers) do pcall(w.vm.close, w.vm) end
+end
+
+function Cluster:__tostring()
+  return ("cluster (%d %s workers, %d items, %d failed, %d retried)"):format(
+    self.size, self.backend, self.stats.items, self.stats.failed, self.stats.retried)
+end
+
+return cluster

@@ -1,0 +1,229 @@
+-- bioxen.xcpng: guests on an XCP-ng pool, composed from bioxen.xapi and bioxen.ssh.
+-- deploy = clone/copy the template, provision, memory and vCPUs (checked first),
+-- a VIF on the named network, start, wait for the guest agent's address, SSH in.
+-- Any failure part way destroys what was created (VM and its VDIs).
+local xapi = require("bioxen.xapi")
+local ssh = require("bioxen.ssh")
+local task = require("bioxen.task")
+local xcpng = {}
+
+local NULL = xapi.NULL
+local MIB = 1024 * 1024
+local UNITS = { [""] = 1, b = 1, k = 1024, kib = 1024, m = MIB, mib = MIB, g = 1024 * MIB, gib = 1024 * MIB,
+  t = 1024 * 1024 * MIB, tib = 1024 * 1024 * MIB }
+
+local function fail(kind, message, details, level)
+  error(bioxen.error(kind, message, details), level or 3)
+end
+
+--- Bytes from a number (bytes) or a string like "512MiB", "2G".
+function xcpng.size(v, what)
+  if type(v) == "number" then return v end
+  if type(v) == "string" then
+    local n, unit = v:lower():gsub("%s", ""):match("^([%d%.]+)(%a*)$")
+    if n and UNITS[unit] then return math.floor(tonumber(n) * UNITS[unit]) end
+  end
+  fail("Argument", ("%s must be bytes or a size like \"2GiB\", got %s"):format(what, tostring(v)))
+end
+
+local function mib(n) return ("%d MiB"):format(math.floor(n / MIB)) end
+
+local function resolve(x, class, name, what, filter)
+  if type(name) ~= "string" then fail("Argument", ("deploy needs %s= (a name)"):format(what), nil, 4) end
+  if name:match("^OpaqueRef:") then return name end
+  local refs = x[class].get_by_name_label(name)
+  local found = {}
+  for _, r in ipairs(refs) do
+    if not filter or filter(r) then found[#found + 1] = r end
+  end
+  if #found == 0 then
+    local names = {}
+    for _, rec in pairs(x[class].get_all_records()) do
+      if not filter or rec.is_a_template then names[#names + 1] = rec.name_label end
+    end
+    table.sort(names)
+    fail("NotFound", ("no %s named %q in the pool (there are: %s)"):format(what, name, table.concat(names, ", ")),
+      { name = name }, 5)
+  end
+  return found[1]
+end
+
+local Guest = {}
+Guest.__index = Guest
+
+--- The VDIs behind a VM's disks.
+local function vdis_of(x, vm)
+  local out = {}
+  for _, vbd in ipairs(x.VM.get_VBDs(vm)) do
+    local vdi = x.VBD.get_VDI(vbd)
+    if vdi ~= NULL then out[#out + 1] = vdi end
+  end
+  return out
+end
+
+--- Shuts a VM down: clean first, hard when the guest cannot (no guest agent).
+function xcpng.shutdown(x, vm)
+  if getmetatable(x) == Guest then x, vm = x.pool, x.vm end
+  local state = x.VM.get_power_state(vm)
+  if state == "Halted" then return "halted" end
+  if state == "Running" then
+    local ok, e = pcall(function() return x.Async.VM.clean_shutdown(vm):wait() end)
+    if ok then return "clean" end
+    if not (type(e) == "userdata" or type(e) == "table") or e.kind ~= "Xapi"
+      or not (e.code == "VM_LACKS_FEATURE_SHUTDOWN" or e.code == "VM_LACKS_FEATURE") then
+      error(e, 0)
+    end
+    bioxen.log.info("xcpng: " .. vm .. " cannot shut down cleanly; forcing it off")
+  end
+  x.Async.VM.hard_shutdown(vm):wait()
+  return "hard"
+end
+
+--- Destroys a VM and its disks' VDIs (shutting it down first).
+function xcpng.destroy(x, vm)
+  if getmetatable(x) == Guest then
+    if x.ssh then pcall(x.ssh.close, x.ssh) end
+    x, vm = x.pool, x.vm
+  end
+  if x.VM.get_power_state(vm) ~= "Halted" then x.Async.VM.hard_shutdown(vm):wait() end
+  local vdis = vdis_of(x, vm)
+  x.VM.destroy(vm)
+  for _, vdi in ipairs(vdis) do x.VDI.destroy(vdi) end
+end
+
+--- Waits for the guest agent to report `0/ip` in the guest metrics.
+function xcpng.wait_address(x, vm, timeout)
+  local deadline = os.time() + timeout
+  local delay = 0.05
+  repeat
+    local gm = x.VM.get_guest_metrics(vm)
+    if gm ~= NULL then
+      local nets = x.VM_guest_metrics.get_networks(gm)
+      local ip = nets["0/ip"] or nets["0/ipv4/0"]
+      if ip and ip ~= "" then return ip end
+    end
+    task.sleep(delay)
+    delay = math.min(delay * 1.5, 1)
+  until os.time() > deadline
+  return nil
+end
+
+function Guest:exec(cmd, opts) return self.ssh:exec(cmd, opts) end
+function Guest:stream(cmd, opts) return self.ssh:stream(cmd, opts) end
+function Guest:upload(l, r) return self.ssh:upload(l, r) end
+function Guest:download(r, l) return self.ssh:download(r, l) end
+function Guest:shutdown() if self.ssh then pcall(self.ssh.close, self.ssh) end return xcpng.shutdown(self.pool, self.vm) end
+function Guest:destroy() return xcpng.destroy(self) end
+
+local function connect_ssh(address, o, deadline)
+  local opts = {}
+  for k, v in pairs(o) do opts[k] = v end
+  opts.host = address
+  while true do
+    local ok, c = pcall(ssh.connect, opts)
+    if ok then return c end
+    -- Only "not listening yet" is retried; key mismatches and refused logins are not.
+    if c.stage ~= "connect" or os.time() > deadline then error(c, 0) end
+    task.sleep(0.2)
+  end
+end
+
+--- deploy{pool, template, name, memory, vcpus, network, sr, ssh = {user, key, ...}, address_timeout}
+function xcpng.deploy(o)
+  if type(o) ~= "table" or type(o.pool) ~= "table" then
+    fail("Argument", "xcpng.deploy needs pool = (a bioxen.xapi session)")
+  end
+  local x = o.pool
+  if type(o.name) ~= "string" or o.name == "" then fail("Argument", "xcpng.deploy needs name= (the new VM's name)") end
+  local memory = o.memory and xcpng.size(o.memory, "memory")
+  local vcpus = o.vcpus
+  if vcpus ~= nil and (type(vcpus) ~= "number" or vcpus < 1 or vcpus % 1 ~= 0) then
+    fail("Argument", ("vcpus must be a whole number >= 1, got %s"):format(tostring(vcpus)))
+  end
+  local tpl = resolve(x, "VM", o.template, "template", function(r) return x.VM.get_is_a_template(r) end)
+  local sr = o.sr and resolve(x, "SR", o.sr, "storage repository")
+  local net = o.network and resolve(x, "network", o.network, "network")
+
+  -- Constraints first, explained, before anything is created.
+  local t = x.VM.get_record(tpl)
+  if memory then
+    if memory < t.memory_static_min then
+      fail("Argument", ("memory %s is below the template's static minimum %s (XAPI would refuse with MEMORY_CONSTRAINT_VIOLATION: static_min <= dynamic_min <= dynamic_max <= static_max)")
+        :format(mib(memory), mib(t.memory_static_min)), { code = "MEMORY_CONSTRAINT_VIOLATION" })
+    end
+    local best = 0
+    for _, h in ipairs(x.host.get_all()) do best = math.max(best, x.host.compute_free_memory(h)) end
+    if memory > best then
+      fail("Xapi", ("no host can hold %s: the most free memory on a host is %s (HOST_NOT_ENOUGH_FREE_MEMORY)")
+        :format(mib(memory), mib(best)), { code = "HOST_NOT_ENOUGH_FREE_MEMORY", params = { tostring(memory), tostring(best) } })
+    end
+  end
+  if vcpus then
+    local cpus = 0
+    for _, h in ipairs(x.host.get_all()) do
+      cpus = math.max(cpus, tonumber(x.host.get_cpu_info(h).cpu_count) or 0)
+    end
+    if cpus > 0 and vcpus > cpus then
+      fail("Argument", ("vcpus = %d but the largest host has %d CPUs"):format(vcpus, cpus))
+    end
+  end
+
+  local vm
+  local ok, guest = pcall(function()
+    if sr then
+      vm = x.Async.VM.copy(tpl, o.name, sr):wait()
+    else
+      vm = x.Async.VM.clone(tpl, o.name):wait()
+    end
+    x.Async.VM.provision(vm):wait()
+    x.VM.set_is_a_template(vm, false)
+    if memory then
+      x.VM.set_memory_limits(vm, math.min(t.memory_static_min, memory), memory, memory, memory)
+    end
+    if vcpus then
+      if vcpus > t.VCPUs_max then
+        x.VM.set_VCPUs_max(vm, vcpus)
+        x.VM.set_VCPUs_at_startup(vm, vcpus)
+      else
+        x.VM.set_VCPUs_at_startup(vm, vcpus)
+        x.VM.set_VCPUs_max(vm, vcpus)
+      end
+    end
+    if net then
+      local used, has = {}, false
+      for _, vif in ipairs(x.VM.get_VIFs(vm)) do
+        if x.VIF.get_network(vif) == net then has = true end
+        used[x.VIF.get_device(vif)] = true
+      end
+      if not has then
+        local dev = 0
+        while used[tostring(dev)] do dev = dev + 1 end
+        x.VIF.create({ device = tostring(dev), network = net, VM = vm, MAC = "", MTU = 1500,
+          other_config = {}, qos_algorithm_type = "", qos_algorithm_params = {} })
+      end
+    end
+    x.Async.VM.start(vm, false, false):wait()
+    local timeout = o.address_timeout or 300
+    local address = xcpng.wait_address(x, vm, timeout)
+    if not address then
+      fail("Timeout", ("guest %q did not report an address within %ds: the guest agent (xe-guest-utilities) must run in the template so XAPI learns the IP; the VM was destroyed")
+        :format(o.name, timeout), { vm = vm }, 2)
+    end
+    local g = setmetatable({ pool = x, vm = vm, name = o.name, address = address }, Guest)
+    if o.ssh ~= false then
+      local so = o.ssh or {}
+      g.ssh = connect_ssh(address, so, os.time() + (so.timeout or 60))
+    end
+    return g
+  end)
+  if ok then return guest end
+  if vm then
+    local cleaned, why = pcall(xcpng.destroy, x, vm)
+    if not cleaned then
+      bioxen.log.error("xcpng: cleaning up " .. vm .. " after a failed deploy failed: " .. tostring(why))
+    end
+  end
+  error(guest, 0)
+end
+
+return xcpng

@@ -1,0 +1,243 @@
+#!/usr/bin/env bash
+# A real LuaRocks repository on disk for the `pkg` tests and benchmarks, built from
+# real upstream rock sources: the upstream tarballs inside Debian's source packages
+# (fetched with a private apt configuration that adds the deb-src line) and the Lua
+# files of Debian's lua-penlight and lua-dkjson binary packages. Upstream rockspecs
+# are used where the tarball carries one (with `version` and `source` set to the
+# tarball); crafted rocks add conflicts, a bad hash, a build failure, a cycle, a
+# slow `command` build and a `make` build. The manifest is written by Debian's
+# `luarocks-admin make-manifest`.
+#
+# Output: target/rocks/repo/ (manifest, *.rockspec, *.src.rock, sources/).
+# Idempotent and fast when done: a stamp records the recipe version.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD/target/rocks
+REPO=$ROOT/repo
+STAMP=$ROOT/stamp
+RECIPE=5
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
+  exit 0
+fi
+
+for tool in luarocks-admin zip python3 apt-get dpkg-deb; do
+  command -v "$tool" >/dev/null || { echo "rocks.sh: $tool is missing (apt-get install luarocks zip)" >&2; exit 1; }
+done
+
+# --- 1. Upstream sources through a private apt configuration -------------------
+APT=$ROOT/apt
+mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial" "$ROOT/debs"
+cat >"$APT/sources.list" <<'EOF'
+deb http://deb.debian.org/debian bookworm main
+deb-src http://deb.debian.org/debian bookworm main
+EOF
+APTOPT=(-q -o "Dir::Etc::SourceList=$APT/sources.list" -o Dir::Etc::SourceParts=/dev/null
+  -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache" -o Debug::NoLocking=1
+  -o APT::Sandbox::User=root)
+SOURCES=(lua-inspect lua-lpeg lua-filesystem luasocket lua-cjson lua-argparse lua-say
+  lua-luassert lua-ansicolors lua-term lua-bit32 lua-coxpcall lua-mediator)
+BINARIES=(lua-penlight lua-dkjson)
+need_fetch=0
+for s in "${SOURCES[@]}"; do
+  ls "$ROOT/debs/${s}_"*.orig.tar.* >/dev/null 2>&1 || need_fetch=1
+done
+for b in "${BINARIES[@]}"; do
+  ls "$ROOT/debs/${b}_"*.deb >/dev/null 2>&1 || need_fetch=1
+done
+if [ $need_fetch = 1 ]; then
+  apt-get "${APTOPT[@]}" update >/dev/null
+  # Only the upstream (orig) tarballs are needed; a missing Debian patch tarball
+  # on the mirror makes apt-get complain but leaves the orig tarballs in place.
+  (cd "$ROOT/debs" && apt-get "${APTOPT[@]}" source --download-only "${SOURCES[@]}" >/dev/null 2>&1 || true)
+  (cd "$ROOT/debs" && apt-get "${APTOPT[@]}" download "${BINARIES[@]}" >/dev/null)
+fi
+for s in "${SOURCES[@]}"; do
+  ls "$ROOT/debs/${s}_"*.orig.tar.* >/dev/null 2>&1 ||
+    { echo "rocks.sh: could not download the upstream tarball of Debian source package $s" >&2; exit 1; }
+done
+
+# --- 2. Rocks ------------------------------------------------------------------
+rm -rf "$REPO" "$ROOT/work"
+mkdir -p "$REPO/sources" "$ROOT/work"
+python3 - "$ROOT" <<'PY'
+import glob, io, os, re, shutil, subprocess, sys, tarfile, zipfile
+root = sys.argv[1]
+repo, work, debs = f"{root}/repo", f"{root}/work", f"{root}/debs"
+
+def orig(src):
+    return glob.glob(f"{debs}/{src}_*.orig.tar.*")[0]
+
+def topdir(tarball):
+    with tarfile.open(tarball) as t:
+        return t.getnames()[0].split("/")[0]
+
+def member(tarball, path):
+    with tarfile.open(tarball) as t:
+        return t.extractfile(f"{topdir(tarball)}/{path}").read().decode()
+
+def src_rock(name, version, rockspec, archive_path, archive_name):
+    """A .src.rock: the rockspec and the source archive, zipped (as `luarocks pack`)."""
+    with zipfile.ZipFile(f"{repo}/{name}-{version}.src.rock", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr(f"{name}-{version}.rockspec", rockspec)
+        z.write(archive_path, archive_name)
+    with open(f"{repo}/{name}-{version}.rockspec", "w") as f:
+        f.write(rockspec)
+
+def override(name, version, archive_name, dirname, extra=""):
+    # Rockspecs are Lua: later assignments win, so the upstream text stays intact.
+    return (f"\n-- bioxen test mirror: the source is the upstream tarball shipped with this rock\n"
+            f"package = {name!r}\nversion = {version!r}\n"
+            f"source = {{ url = {archive_name!r}, dir = {dirname!r} }}\n{extra}")
+
+def upstream(src, name, version, rockspec_path=None, text=None, deps=None, extra=""):
+    tb = orig(src)
+    archive_name = os.path.basename(tb)
+    body = text if text is not None else member(tb, rockspec_path)
+    extra += "" if deps is None else "dependencies = { %s }\n" % ", ".join(repr(d) for d in deps)
+    src_rock(name, version, body + override(name, version, archive_name, topdir(tb), extra), tb, archive_name)
+
+upstream("lua-inspect", "inspect", "3.1.1-1", text='''package = "inspect"
+description = { summary = "Lua table visualizer, ideal for debugging", license = "MIT",
+  homepage = "https://github.com/kikito/inspect.lua" }
+dependencies = { "lua >= 5.1" }
+build = { type = "builtin", modules = { inspect = "inspect.lua" } }
+''')
+upstream("lua-lpeg", "lpeg", "1.0.2-1", text='''package = "LPeg"
+description = { summary = "Parsing Expression Grammars For Lua", license = "MIT/X11",
+  homepage = "http://www.inf.puc-rio.br/~roberto/lpeg.html" }
+dependencies = { "lua >= 5.1" }
+build = { type = "builtin", modules = {
+  lpeg = { "lpcap.c", "lpcode.c", "lpprint.c", "lptree.c", "lpvm.c" },
+  re = "re.lua" } }
+''')
+upstream("lua-filesystem", "luafilesystem", "1.8.0-1", "luafilesystem-scm-1.rockspec")
+upstream("luasocket", "luasocket", "3.1.0-1", "luasocket-scm-3.rockspec")
+upstream("lua-cjson", "lua-cjson", "2.1.0-1", "lua-cjson-2.1.0-1.rockspec")
+upstream("lua-argparse", "argparse", "0.7.1-1", "argparse-scm-2.rockspec")
+upstream("lua-say", "say", "1.4.1-1", "rockspecs/say-1.4.1-1.rockspec")
+upstream("lua-luassert", "luassert", "1.9.0-1", "rockspecs/luassert-1.9.0-1.rockspec")
+upstream("lua-ansicolors", "ansicolors", "1.0.2-1", "ansicolors-1.0-1.rockspec")
+upstream("lua-term", "lua-term", "0.7-1", "lua-term-0.7-1.rockspec")
+upstream("lua-bit32", "bit32", "5.3.0-1", "bit32-scm-1.rockspec")
+upstream("lua-coxpcall", "coxpcall", "1.17.0-1", "rockspec/coxpcall-1.17.0-1.rockspec")
+upstream("lua-mediator", "mediator_lua", "1.1.2-0", "mediator_lua-1.1.2-0.rockspec")
+# An older say (same upstream files, older rockspec) gives resolution a choice.
+upstream("lua-say", "say", "1.3-1", "rockspecs/say-1.3-1.rockspec",
+         extra="build = { type = 'builtin', modules = { say = 'src/say/init.lua' } }\n")
+
+# Penlight and dkjson: the Lua files of Debian's binary packages, packed as upstream tarballs.
+def from_deb(pkg, name, version, summary, deps, prefix="usr/share/lua/5.1"):
+    deb = glob.glob(f"{debs}/{pkg}_*.deb")[0]
+    out = f"{work}/{pkg}"
+    subprocess.run(["dpkg-deb", "-x", deb, out], check=True)
+    base = f"{out}/{prefix}"
+    upver = version.rsplit("-", 1)[0]
+    dirname = f"{name}-{upver}"
+    archive = f"{work}/{dirname}.tar.gz"
+    modules = {}
+    with tarfile.open(archive, "w:gz") as t:
+        for dp, _, files in os.walk(base):
+            for fn in sorted(files):
+                full = os.path.join(dp, fn)
+                if os.path.islink(full) or not fn.endswith(".lua"):
+                    continue
+                rel = os.path.relpath(full, base)
+                t.add(full, f"{dirname}/lua/{rel}")
+                mod = rel[:-4].replace("/", ".")
+                if mod.endswith(".init"):
+                    mod = mod[:-5]
+                modules[mod] = f"lua/{rel}"
+    mods = ",\n    ".join(f"[{m!r}] = {p!r}" for m, p in sorted(modules.items()))
+    spec = (f"package = {name!r}\nversion = {version!r}\n"
+            f"source = {{ url = {os.path.basename(archive)!r}, dir = {dirname!r} }}\n"
+            f"description = {{ summary = {summary!r}, license = 'MIT' }}\n"
+            f"dependencies = {{ {', '.join(repr(d) for d in deps)} }}\n"
+            f"build = {{ type = 'builtin', modules = {{\n    {mods}\n}} }}\n")
+    return spec, archive
+
+spec, archive = from_deb("lua-penlight", "penlight", "1.13.1-1",
+                         "Lua utility libraries loosely based on the Python standard libraries",
+                         ["lua >= 5.1", "luafilesystem"])
+src_rock("penlight", "1.13.1-1", spec, archive, os.path.basename(archive))
+
+# dkjson as a rockspec plus a separate source archive (no .src.rock), fetched by URL.
+spec, archive = from_deb("lua-dkjson", "dkjson", "2.6-1", "David Kolf's JSON module for Lua",
+                         ["lua >= 5.1, < 5.5"])
+shutil.copy(archive, f"{repo}/sources/")
+md5 = subprocess.run(["md5sum", archive], capture_output=True, text=True).stdout.split()[0]
+spec = spec.replace("source = { url = 'dkjson-2.6.tar.gz'",
+                    f"source = {{ url = 'file://{repo}/sources/dkjson-2.6.tar.gz', md5 = '{md5}'")
+open(f"{repo}/dkjson-2.6-1.rockspec", "w").write(spec)
+
+# --- crafted rocks -------------------------------------------------------------
+def crafted(name, version, files, rockspec_body, rock=True):
+    upver = version.rsplit("-", 1)[0]
+    dirname = f"{name}-{upver}"
+    archive = f"{work}/{dirname}.tar.gz"
+    with tarfile.open(archive, "w:gz") as t:
+        for rel, text in files.items():
+            data = text.encode()
+            info = tarfile.TarInfo(f"{dirname}/{rel}")
+            info.size, info.mtime, info.mode = len(data), 1700000000, 0o644
+            t.addfile(info, io.BytesIO(data))
+    spec = (f"package = {name!r}\nversion = {version!r}\n"
+            f"source = {{ url = {os.path.basename(archive)!r}, dir = {dirname!r} }}\n"
+            f"description = {{ summary = 'bioxen test rock: {name}', license = 'MIT' }}\n"
+            + rockspec_body)
+    if rock:
+        src_rock(name, version, spec, archive, os.path.basename(archive))
+    return spec, archive
+
+def lua_mod(mod, deps=()):
+    req = "".join(f"local _{i} = require({d!r})\n" for i, d in enumerate(deps))
+    return f"{req}return {{ name = {mod!r} }}\n"
+
+# Two packages whose constraints on `say` exclude each other.
+crafted("needs-new-say", "1.0-1", {"nns.lua": lua_mod("nns")},
+        "dependencies = { 'say >= 1.4' }\nbuild = { type = 'builtin', modules = { nns = 'nns.lua' } }\n")
+crafted("needs-old-say", "1.0-1", {"nos.lua": lua_mod("nos")},
+        "dependencies = { 'say ~> 1.3' }\nbuild = { type = 'builtin', modules = { nos = 'nos.lua' } }\n")
+# Needs a newer Lua than LuaJIT provides.
+crafted("needs-lua54", "1.0-1", {"n54.lua": lua_mod("n54")},
+        "dependencies = { 'lua >= 5.4' }\nbuild = { type = 'builtin', modules = { n54 = 'n54.lua' } }\n")
+# A dependency cycle (pure Lua, so installable in any order).
+crafted("cycle-a", "1.0-1", {"cycle_a.lua": lua_mod("cycle_a")},
+        "dependencies = { 'cycle-b' }\nbuild = { type = 'builtin', modules = { cycle_a = 'cycle_a.lua' } }\n")
+crafted("cycle-b", "1.0-1", {"cycle_b.lua": lua_mod("cycle_b")},
+        "dependencies = { 'cycle-a >= 1.0' }\nbuild = { type = 'builtin', modules = { cycle_b = 'cycle_b.lua' } }\n")
+# C that does not compile.
+crafted("broken-c", "1.0-1", {"broken.c": "#include <lua.h>\nint luaopen_broken(lua_State *L) { this is not C; }\n"},
+        "build = { type = 'builtin', modules = { broken = 'broken.c' } }\n")
+# A rockspec whose source archive does not match its md5.
+spec, archive = crafted("bad-hash", "1.0-1", {"bad_hash.lua": lua_mod("bad_hash")},
+        "build = { type = 'builtin', modules = { bad_hash = 'bad_hash.lua' } }\n", rock=False)
+shutil.copy(archive, f"{repo}/sources/")
+spec = spec.replace("source = { url = 'bad-hash-1.0.tar.gz'",
+                    f"source = {{ url = 'file://{repo}/sources/bad-hash-1.0.tar.gz', md5 = '00000000000000000000000000000000'")
+open(f"{repo}/bad-hash-1.0-1.rockspec", "w").write(spec)
+# A slow `command` build, for interrupting an install half way.
+crafted("slow-build", "1.0-1", {"slow.lua": lua_mod("slow")},
+        "build = { type = 'command', build_command = 'sleep 30', install = { lua = { slow = 'slow.lua' } } }\n")
+# A `make` build using LuaRocks' variables, with a C module.
+crafted("make-demo", "1.0-1", {
+    "makedemo.c": '#include "lua.h"\n#include "lauxlib.h"\n'
+                  'static int answer(lua_State *L) { lua_pushinteger(L, 42); return 1; }\n'
+                  'int luaopen_makedemo(lua_State *L) { lua_newtable(L); lua_pushcfunction(L, answer); '
+                  'lua_setfield(L, -2, "answer"); return 1; }\n',
+    "Makefile": "all: makedemo.so\n"
+                "makedemo.so: makedemo.c\n\t$(CC) $(CFLAGS) -I$(LUA_INCDIR) -shared -o $@ $<\n"
+                "install:\n\tmkdir -p $(LIBDIR)\n\tcp makedemo.so $(LIBDIR)/\n"},
+    "build = { type = 'make',\n"
+    "  build_variables = { CFLAGS = '$(CFLAGS)', LUA_INCDIR = '$(LUA_INCDIR)' },\n"
+    "  install_variables = { LIBDIR = '$(LIBDIR)' } }\n")
+# Depends on everything above through a platform override (only on unix).
+crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
+        "dependencies = { 'lua >= 5.1' }\n"
+        "build = { type = 'builtin', modules = { up = 'up.lua' } }\n"
+        "platforms = { unix = { dependencies = { 'inspect >= 3' } }, windows = { dependencies = { 'nonexistent' } } }\n")
+PY
+
+# --- 3. Manifest ----------------------------------------------------------------
+luarocks-admin make-manifest "$REPO" >/dev/null
+echo "$RECIPE" >"$STAMP"
+echo "rocks.sh: $(ls "$REPO" | grep -c 'rockspec$') rockspecs in $REPO"

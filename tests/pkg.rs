@@ -1,0 +1,624 @@
+//! The curator against a real LuaRocks repository (tests/deps/rocks.sh: upstream
+//! rock sources from Debian plus crafted rocks) served over HTTP on 127.0.0.1.
+mod common;
+use common::{Home, stderr, stdout};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+fn repo() -> PathBuf {
+    static BUILD: Once = Once::new();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    BUILD.call_once(|| {
+        let st = Command::new("bash")
+            .arg(root.join("tests/deps/rocks.sh"))
+            .status()
+            .expect("run tests/deps/rocks.sh");
+        assert!(
+            st.success(),
+            "tests/deps/rocks.sh failed: the test mirror is missing"
+        );
+    });
+    root.join("target/rocks/repo")
+}
+
+/// `python3 -m http.server` on a free port, serving the mirror; stopped on drop.
+struct Mirror {
+    child: Child,
+    url: String,
+}
+
+impl Mirror {
+    fn start() -> Mirror {
+        let dir = repo();
+        let mut child = Command::new("python3")
+            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+            .current_dir(&dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 -m http.server (python3 is a test peer)");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let port = line
+            .split(" port ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no port in {line:?}"))
+            .to_string();
+        Mirror {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+}
+
+impl Drop for Mirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pkg(home: &Home, m: &Mirror, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["pkg"];
+    all.extend_from_slice(args);
+    all.extend_from_slice(&["--server", &m.url, "--quiet"]);
+    home.run(&all, None)
+}
+
+fn ok(o: &std::process::Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed\nstdout: {}\nstderr: {}",
+        stdout(o),
+        stderr(o)
+    );
+    stdout(o)
+}
+
+fn failed(o: &std::process::Output) -> String {
+    assert!(
+        !o.status.success(),
+        "should have failed\nstdout: {}",
+        stdout(o)
+    );
+    stderr(o)
+}
+
+fn history(home: &Home) -> String {
+    ok(&home.run(&["pkg", "history"], None))
+}
+
+fn current(home: &Home) -> String {
+    let link = home.path().join("data/envs/default/current");
+    std::fs::read_link(link)
+        .map(|p| p.display().to_string())
+        .unwrap_or_default()
+}
+
+#[test]
+fn installs_real_rocks_pure_lua_and_c_and_requires_them() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let out = ok(&pkg(
+        &home,
+        &m,
+        &[
+            "install",
+            "luassert",
+            "penlight >= 1.13",
+            "lua-cjson",
+            "luasocket",
+            "make-demo",
+        ],
+    ));
+    for p in [
+        "luassert 1.9.0-1",
+        "say 1.4.1-1",
+        "penlight 1.13.1-1",
+        "luafilesystem 1.8.0-1",
+    ] {
+        assert!(out.contains(p), "{p} missing from {out}");
+    }
+    let got = common::lua_ok(
+        &home,
+        r#"print(require("cjson").encode({1}), require("lfs").attributes(".").mode,
+            require("pl.stringx").strip("  a "), require("socket").gettime() > 0,
+            require("makedemo").answer(), type(require("luassert")))"#,
+    );
+    assert_eq!(got.trim(), "[1]\tdirectory\ta\ttrue\t42\ttable");
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(
+        list.contains("say") && list.contains("(dependency)"),
+        "{list}"
+    );
+}
+
+#[test]
+fn lua_cjson_2_1_0_builds_against_luajit_headers_with_a_note() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let o = home.run(&["pkg", "install", "lua-cjson", "--server", &m.url], None);
+    ok(&o);
+    assert!(
+        stderr(&o).contains("lua-cjson: module cjson defines its own luaL_setfuncs"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        common::lua_ok(&home, "print(require('cjson').decode('[2]')[1])").trim(),
+        "2"
+    );
+}
+
+#[test]
+fn a_conflict_names_constraints_and_packages() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let err = failed(&pkg(
+        &home,
+        &m,
+        &["install", "needs-new-say", "needs-old-say"],
+    ));
+    assert!(
+        err.contains("Conflict: no version of say satisfies every constraint"),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"say 1.4.1-1 is excluded by "say ~> 1.3" from needs-old-say 1.0-1"#),
+        "{err}"
+    );
+    assert!(
+        err.contains(r#"say 1.3-1 is excluded by "say >= 1.4" from needs-new-say 1.0-1"#),
+        "{err}"
+    );
+    let err = failed(&pkg(&home, &m, &["install", "needs-lua54"]));
+    assert!(
+        err.contains(
+            r#"lua 5.1-1 (provided by LuaJIT) is excluded by "lua >= 5.4" from needs-lua54 1.0-1"#
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        current(&home),
+        "",
+        "a failed resolution must not create a generation"
+    );
+}
+
+#[test]
+fn bad_hash_and_build_failure_leave_the_environment_unchanged() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect"]));
+    let before = history(&home);
+    let lock = std::fs::read(home.path().join("data/envs/default/current/bioxen.lock")).unwrap();
+    let err = failed(&pkg(&home, &m, &["install", "bad-hash"]));
+    assert!(
+        err.contains("Hash: bad-hash 1.0-1") && err.contains("but the rockspec says 0000"),
+        "{err}"
+    );
+    let err = failed(&pkg(&home, &m, &["install", "broken-c"]));
+    assert!(
+        err.contains("Build: broken-c 1.0-1: the C module broken does not compile"),
+        "{err}"
+    );
+    assert!(
+        err.contains("broken.c:2"),
+        "compiler output expected: {err}"
+    );
+    assert_eq!(history(&home), before);
+    assert_eq!(current(&home), "gens/1");
+    let lock_after =
+        std::fs::read(home.path().join("data/envs/default/current/bioxen.lock")).unwrap();
+    assert_eq!(lock, lock_after);
+    let store = home.path().join("data/pkg/store/broken-c");
+    assert!(
+        std::fs::read_dir(&store).map(|d| d.count()).unwrap_or(0) == 0,
+        "nothing half-built stays in the store"
+    );
+}
+
+#[test]
+fn a_dependency_cycle_installs_both() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let out = ok(&pkg(&home, &m, &["install", "cycle-a"]));
+    assert!(
+        out.contains("cycle-a 1.0-1") && out.contains("cycle-b 1.0-1"),
+        "{out}"
+    );
+    let got = common::lua_ok(
+        &home,
+        "print(require('cycle_a').name, require('cycle_b').name)",
+    );
+    assert_eq!(got.trim(), "cycle_a\tcycle_b");
+}
+
+fn wait_for_build(home: &Home, child: &mut Child) {
+    let dir = home.path().join("cache/pkg/build");
+    let start = Instant::now();
+    loop {
+        let building = std::fs::read_dir(&dir)
+            .map(|d| {
+                d.flatten()
+                    .any(|e| e.file_name().to_string_lossy().starts_with("slow-build"))
+            })
+            .unwrap_or(false);
+        if building {
+            return;
+        }
+        if let Ok(Some(st)) = child.try_wait() {
+            panic!("install ended before the build started: {st}");
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the slow build never started"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect"]));
+    let before = history(&home);
+    for signal in [libc::SIGKILL, libc::SIGINT] {
+        let mut child = home
+            .cmd(&[
+                "pkg",
+                "install",
+                "slow-build",
+                "--server",
+                &m.url,
+                "--quiet",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        wait_for_build(&home, &mut child);
+        let t = Instant::now();
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let st = child.wait().unwrap();
+        assert!(!st.success());
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the build (sleep 30) was not stopped"
+        );
+        assert_eq!(history(&home), before, "after signal {signal}");
+        assert_eq!(current(&home), "gens/1");
+        let list = ok(&home.run(&["pkg", "list"], None));
+        assert!(!list.contains("slow-build"), "{list}");
+    }
+    // The next install sweeps what the killed one left and works.
+    ok(&pkg(&home, &m, &["install", "dkjson"]));
+    assert_eq!(current(&home), "gens/2");
+}
+
+fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else {
+                let rel = p.strip_prefix(base).unwrap().display().to_string();
+                out.push((rel, std::fs::read(&p).unwrap()));
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_lockfile_reproduces_the_tree_byte_for_byte() {
+    let (a, m) = (Home::new(), Mirror::start());
+    ok(&pkg(
+        &a,
+        &m,
+        &["install", "penlight", "lpeg", "dkjson", "inspect"],
+    ));
+    let lock = ok(&a.run(&["env", "export"], None));
+    assert!(
+        lock.contains("\"sha256\"") && lock.contains("lpeg.so"),
+        "{lock}"
+    );
+    let b = Home::new();
+    let file = b.write("lab.lock", &lock);
+    let out = ok(&b.run(
+        &[
+            "env",
+            "import",
+            file.to_str().unwrap(),
+            "--name",
+            "lab",
+            "--quiet",
+        ],
+        None,
+    ));
+    assert!(out.contains("environment lab"), "{out}");
+    let ta = tree_files(&a.path().join("data/envs/default/current/tree"));
+    let tb = tree_files(&b.path().join("data/envs/lab/current/tree"));
+    assert!(!ta.is_empty());
+    assert_eq!(ta, tb, "the imported tree differs");
+    assert_eq!(ok(&b.run(&["env", "export", "lab"], None)), lock);
+    // --locked again from the store reuses the builds
+    ok(&b.run(
+        &["pkg", "install", "--locked", "--env", "lab", "--quiet"],
+        None,
+    ));
+    // A lockfile whose hash does not match what the server has fails, naming it.
+    let bad = lock.replacen("\"sha256\": \"", "\"sha256\": \"0", 1);
+    let c = Home::new();
+    let file = c.write("bad.lock", &bad);
+    let err = failed(&c.run(&["env", "import", file.to_str().unwrap(), "--quiet"], None));
+    assert!(
+        err.contains("Locked:") && err.contains("bioxen.lock records 0"),
+        "{err}"
+    );
+    assert!(!c.path().join("data/envs/bad/current").exists());
+}
+
+#[test]
+fn rollback_returns_to_an_earlier_generation() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect"]));
+    ok(&pkg(&home, &m, &["install", "dkjson"]));
+    assert_eq!(current(&home), "gens/2");
+    common::lua_ok(&home, "assert(require('dkjson'))");
+    let out = ok(&home.run(&["pkg", "rollback"], None));
+    assert!(out.contains("generation 1 (was 2)"), "{out}");
+    let o = home.run(&["-e", "require('dkjson')"], None);
+    assert!(!o.status.success(), "dkjson should be gone after rollback");
+    let h = history(&home);
+    assert!(h.contains("*  1") && h.contains("   2"), "{h}");
+    ok(&home.run(&["pkg", "rollback", "2"], None));
+    common::lua_ok(&home, "assert(require('dkjson'))");
+    let err = failed(&home.run(&["pkg", "rollback", "9"], None));
+    assert!(err.contains("no generation 9"), "{err}");
+}
+
+#[test]
+fn remove_refuses_to_break_a_dependent_unless_forced() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "luassert"]));
+    let err = failed(&pkg(&home, &m, &["remove", "say"]));
+    assert!(
+        err.contains("cannot remove say: luassert 1.9.0-1 depends on it"),
+        "{err}"
+    );
+    ok(&pkg(&home, &m, &["remove", "say", "--force"]));
+    assert!(!ok(&home.run(&["pkg", "list"], None)).contains("say"));
+}
+
+#[test]
+fn health_finds_modified_files_and_broken_modules() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "inspect", "luafilesystem"]));
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy (2 modules load)"), "{out}");
+    // Generations hard-link the store, so break the store copy through the env.
+    let file = home
+        .path()
+        .join("data/envs/default/current/tree/share/lua/5.1/inspect.lua");
+    std::fs::remove_file(&file).unwrap();
+    std::fs::write(&file, "error('broken on purpose')").unwrap();
+    let o = home.run(&["pkg", "health"], None);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("share/lua/5.1/inspect.lua was modified"),
+        "{out}"
+    );
+    assert!(
+        out.contains("require(\"inspect\") fails: ") && out.contains("broken on purpose"),
+        "{out}"
+    );
+    assert!(out.contains("fix: bioxen pkg"), "{out}");
+}
+
+#[test]
+fn recommend_suggests_from_the_catalog_with_reasons() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "luasocket"]));
+    let out = ok(&home.run(&["pkg", "recommend"], None));
+    assert!(out.contains("luasec") && out.contains("TLS"), "{out}");
+    assert!(out.contains("completes the networking collection"), "{out}");
+}
+
+#[test]
+fn environments_profiles_and_paths() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let out = ok(&home.run(
+        &[
+            "env",
+            "create",
+            "lab",
+            "--profile",
+            "minimal",
+            "--server",
+            &m.url,
+            "--quiet",
+        ],
+        None,
+    ));
+    assert!(out.contains("created environment lab"), "{out}");
+    ok(&home.run(&["env", "create", "empty"], None));
+    ok(&home.run(&["env", "use", "lab"], None));
+    let list = ok(&home.run(&["env", "list"], None));
+    assert!(list.contains("* lab") && list.contains("  empty"), "{list}");
+    common::lua_ok(&home, "assert(require('inspect') and require('dkjson'))");
+    // A standard child VM finds the active environment's pure-Lua modules.
+    let got = common::lua_ok(
+        &home,
+        r#"local c = bioxen.vm.create{ sandbox = "standard" }
+        local r = c:exec("return require('inspect')({ 7 })")
+        c:close()
+        print(r.ok, r.values and r.values[1], r.error)"#,
+    );
+    assert_eq!(got.trim(), "true\t{ 7 }\tnil");
+    let path = ok(&home.run(&["env", "path"], None));
+    assert!(
+        path.contains("LUA_PATH='") && path.contains("envs/lab/current/tree/share/lua/5.1/?.lua"),
+        "{path}"
+    );
+    // Another interpreter finds the modules through those lines.
+    let shell = format!(
+        "{}\nluajit -e 'print(require(\"inspect\")({{1}}))'",
+        path.replace("export PATH", "true")
+    );
+    let o = Command::new("bash").args(["-c", &shell]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "{ 1 }",
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    ok(&home.run(
+        &["pkg", "profile", "create", "mine", "inspect", ">=", "3"],
+        None,
+    ));
+    let show = ok(&home.run(&["pkg", "profile", "show", "mine"], None));
+    assert!(show.contains("inspect >= 3"), "{show}");
+    assert!(ok(&home.run(&["pkg", "profile", "list"], None)).contains("mine"));
+    ok(&home.run(&["env", "remove", "lab"], None));
+    assert!(!ok(&home.run(&["env", "list"], None)).contains("lab"));
+}
+
+#[test]
+fn version_order_and_constraints_match_luarocks() {
+    let versions = [
+        "1.0-1",
+        "1.0-2",
+        "1.0",
+        "1.0.0-1",
+        "1.0rc1-1",
+        "1.0rc2-1",
+        "1.0beta-1",
+        "1.0alpha2-1",
+        "1.0pre-1",
+        "scm-1",
+        "dev-1",
+        "cvs-1",
+        "2.1.0.10-1",
+        "2.1.0-1",
+        "2.1.0+dfsg-1",
+        "0.9.9-3",
+        "10.0-1",
+        "1.13.1-1",
+        "1.13-1",
+        "1.2.3a-1",
+        "1.2.3b-1",
+        "5.1",
+        "5.1.5-1",
+        "1_0_2-1",
+    ];
+    let constraints = [
+        "~> 1.13", "~> 1.0", ">= 1.0", "< 2", "== 1.0", "~= 1.0-1", "> 1.0rc1", "<= 1.0-1", "1.0",
+        "~> 2.1.0",
+    ];
+    let list = versions.map(|v| format!("{v:?}")).join(",");
+    let cons = constraints.map(|v| format!("{v:?}")).join(",");
+    // LuaRocks' own implementation (Debian's luarocks, Lua 5.1 code).
+    let reference = format!(
+        r#"package.path = "/usr/share/lua/5.1/?.lua;" .. package.path
+        local vers = require("luarocks.core.vers")
+        local ops = {{ [""] = "==" }}
+        local function parse(c)
+          local op, v = c:match("^([<>=~!]*)%s*(.+)$")
+          return {{ op = ops[op] or op, version = vers.parse_version(v) }}
+        end
+        local list, cons = {{{list}}}, {{{cons}}}
+        table.sort(list, function(a, b) return vers.compare_versions(a, b) end)
+        print(table.concat(list, " "))
+        for _, c in ipairs(cons) do
+          local t = {{}}
+          for _, v in ipairs(list) do
+            if vers.match_constraints(vers.parse_version(v), {{parse(c)}}) then t[#t + 1] = v end
+          end
+          table.sort(t)
+          print(c, table.concat(t, " "))
+        end"#
+    );
+    let o = Command::new("lua5.1")
+        .args(["-e", &reference])
+        .output()
+        .expect("lua5.1 (test peer)");
+    assert!(
+        o.status.success(),
+        "luarocks reference failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let expected = String::from_utf8_lossy(&o.stdout).into_owned();
+    let ours = format!(
+        r#"local V = require("bioxen.pkg.version")
+        local list, cons = {{{list}}}, {{{cons}}}
+        V.sort(list)
+        print(table.concat(list, " "))
+        for _, c in ipairs(cons) do
+          local t, dep = {{}}, assert(V.parse_dependency("x " .. c))
+          for _, v in ipairs(list) do if V.matches(v, dep) then t[#t + 1] = v end end
+          table.sort(t)
+          print(c, table.concat(t, " "))
+        end"#
+    );
+    let home = Home::new();
+    let got = common::lua_ok(&home, &ours);
+    // LuaRocks' table.sort comparator gives newest first, as V.sort does;
+    // versions LuaRocks considers equal (1.0 and 1.0.0) may come in either order.
+    let norm = |s: &str| {
+        s.lines()
+            .map(|l| l.replace("1.0.0-1 1.0-1", "1.0-1 1.0.0-1"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(norm(&got), norm(&expected));
+}
+
+#[test]
+fn the_integration_demo_runs_against_a_local_folder_server() {
+    let home = Home::new();
+    let repo = repo();
+    let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/integration_demo.lua");
+    let o = home.run(&[example, repo.to_str().unwrap()], None);
+    let out = ok(&o);
+    assert!(
+        out.contains("environment integration-demo, generation 1"),
+        "{out}"
+    );
+    assert!(out.contains("dkjson = \"dkjson 2.6\""), "{out}");
+    assert!(out.contains("health: ok (2 modules)"), "{out}");
+}
+
+#[test]
+fn update_moves_to_newer_versions_unless_pinned() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(&home, &m, &["install", "say == 1.3"]));
+    ok(&pkg(&home, &m, &["install", "say"]));
+    // The request widened, but the installed version is kept until an update.
+    assert!(ok(&home.run(&["pkg", "list"], None)).contains("1.3-1"));
+    ok(&pkg(&home, &m, &["pin", "say"]));
+    let out = ok(&pkg(&home, &m, &["update"]));
+    assert!(out.contains("up to date"), "{out}");
+    let err = failed(&pkg(&home, &m, &["install", "needs-new-say"]));
+    assert!(err.contains("from the pin on say"), "{err}");
+    ok(&pkg(&home, &m, &["unpin", "say"]));
+    ok(&pkg(&home, &m, &["update", "say"]));
+    let list = ok(&home.run(&["pkg", "list"], None));
+    assert!(list.contains("1.4.1-1"), "{list}");
+    let info = ok(&pkg(&home, &m, &["info", "say"]));
+    assert!(
+        info.contains("versions: 1.4.1-1 1.3-1") && info.contains("installed: 1.4.1-1"),
+        "{info}"
+    );
+    let found = ok(&pkg(&home, &m, &["search", "cycle"]));
+    assert!(
+        found.contains("cycle-a") && found.contains("cycle-b"),
+        "{found}"
+    );
+}
