@@ -40,9 +40,11 @@ row("process (warm pool): create + exec + close", "<= 300 us", "process create+e
     ["predecessor subprocess per VM, before its wait", "predecessor subprocess per VM, with its 0.5 s wait"])
 row("process: the same, host CPU per cycle (child not counted)", "", "process create+exec+close host CPU")
 row("thread: exec round trip", "<= 2 us", "thread exec round trip", ["lupa exec round trip"])
+row("thread: the same, CPU time (runs on the calling thread)", "", "thread exec round trip host CPU")
 row("process: exec round trip", "<= 40 us", "process exec round trip")
 row("10,000 idle thread VMs, RSS", "<= 600 MiB", "10000 idle thread VMs RSS")
 for w in ("fib", "nbody"):
+    print(f"| {w}: strict thread VM / bioxen host, CPU time | <= 1.05 | {v(f'{w} strict thread / host, CPU time'):.3f}x | |")
     for b in ("thread", "process"):
         print(f"| {w} in a strict {b} VM / luajit binary | <= 1.05 | "
               f"{v(f'{w} strict {b} / luajit'):.3f}x ({v(f'{w} strict {b} VM'):.0f} ms vs "

@@ -63,6 +63,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let mut session = Session::default();
     loop {
+        session.prepare();
         let (tag, payload) = match protocol::read_frame_deadline(in_fd(), None) {
             Ok(f) => f,
             Err(_) => return 0,
@@ -95,9 +96,19 @@ fn interrupt_running(reason: Reason) {
 #[derive(Default)]
 pub struct Session {
     child: Option<Child>,
+    /// A strict state built while the process waits in the warm pool, so INIT
+    /// for a strict VM only configures it.
+    spare: Option<Child>,
 }
 
 impl Session {
+    /// Between VMs, builds a spare strict state (before waiting for INIT).
+    pub fn prepare(&mut self) {
+        if self.child.is_none() && self.spare.is_none() {
+            self.spare = Child::new(super::premade::template(), None).ok();
+        }
+    }
+
     /// Handles one frame; returns the reply frame, if any.
     pub fn handle(&mut self, tag: u8, payload: &[u8]) -> Option<(u8, Vec<u8>)> {
         match tag {
@@ -159,10 +170,14 @@ impl Session {
         let mut reader = Reader::new(payload);
         let opts = Options::decode(&mut reader)?;
         apply_limits(&opts);
-        let modules: ModuleSource = Box::new(fetch_module);
-        let child = Child::new(opts.clone(), Some(modules))
-            .and_then(|c| c.configure(opts))
-            .map_err(|e| e.to_string())?;
+        let child = match self.spare.take() {
+            Some(spare) if opts.sandbox == Level::Strict => spare.configure(opts),
+            _ => {
+                let modules: ModuleSource = Box::new(fetch_module);
+                Child::new(opts.clone(), Some(modules)).and_then(|c| c.configure(opts))
+            }
+        }
+        .map_err(|e| e.to_string())?;
         // networked/grants/channels (bioxen.net, bioxen.channel) follow the options
         crate::library::net::child::install_from_init(
             &child.lua,

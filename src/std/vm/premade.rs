@@ -15,7 +15,8 @@ struct Stash {
     wanted: Condvar,
 }
 
-fn template() -> Options {
+/// Options of a state built ahead of time; `Child::configure` sets the real ones.
+pub fn template() -> Options {
     Options {
         id: "vm".into(),
         sandbox: Level::Strict,

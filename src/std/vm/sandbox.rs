@@ -128,43 +128,43 @@ impl ExecResult {
         }
     }
 
-    /// The result table, built by one call into a small Lua function (each
-    /// separate mlua operation costs a lock; one call costs one).
+    /// The result table, built with the raw C API under one lock (each
+    /// separate mlua operation would take the state's lock again).
     pub fn to_lua(&self, lua: &Lua) -> LuaResult<mlua::Table> {
-        let builder = match lua.app_data_ref::<ResultBuilder>() {
-            Some(b) => b.0.clone(),
-            None => {
-                let f = lua
-                    .load(
-                        r##"local ok, stdout, stderr, kind, err, duration, truncated = ...
-                        return function(ok, stdout, stderr, kind, err, duration, truncated, ...)
-                          return { ok = ok, values = { ... }, n = select("#", ...), stdout = stdout,
-                            stderr = stderr, kind = kind, error = err, duration = duration,
-                            truncated = truncated }
-                        end"##,
-                    )
-                    .set_name("=[bioxen vm result]")
-                    .eval::<Function>()?;
-                lua.set_app_data(ResultBuilder(f.clone()));
-                f
-            }
-        };
-        let mut args = MultiValue::with_capacity(7 + self.values.len());
-        args.push_back(Value::Boolean(self.ok));
-        args.push_back(Value::String(lua.create_string(&self.stdout)?));
-        args.push_back(Value::String(lua.create_string(&self.stderr)?));
-        for s in [&self.kind, &self.error] {
-            args.push_back(match s {
-                Some(s) => Value::String(lua.create_string(s)?),
-                None => Value::Nil,
-            });
+        // SAFETY: the closure only pushes values and sets fields, leaving the
+        // result table on the stack; it runs in protected mode.
+        unsafe {
+            lua.exec_raw::<mlua::Table>((), |state| {
+                use mlua::ffi;
+                ffi::lua_createtable(state, 0, 9);
+                ffi::lua_pushboolean(state, self.ok as i32);
+                ffi::lua_setfield(state, -2, c"ok".as_ptr());
+                ffi::lua_createtable(state, self.values.len() as i32, 0);
+                for (i, v) in self.values.iter().enumerate() {
+                    push_val(state, v);
+                    ffi::lua_rawseti(state, -2, i as i64 + 1);
+                }
+                ffi::lua_setfield(state, -2, c"values".as_ptr());
+                ffi::lua_pushnumber(state, self.values.len() as f64);
+                ffi::lua_setfield(state, -2, c"n".as_ptr());
+                ffi::lua_pushlstring(state, self.stdout.as_ptr().cast(), self.stdout.len());
+                ffi::lua_setfield(state, -2, c"stdout".as_ptr());
+                ffi::lua_pushlstring(state, self.stderr.as_ptr().cast(), self.stderr.len());
+                ffi::lua_setfield(state, -2, c"stderr".as_ptr());
+                if let Some(k) = &self.kind {
+                    ffi::lua_pushlstring(state, k.as_ptr().cast(), k.len());
+                    ffi::lua_setfield(state, -2, c"kind".as_ptr());
+                }
+                if let Some(e) = &self.error {
+                    ffi::lua_pushlstring(state, e.as_ptr().cast(), e.len());
+                    ffi::lua_setfield(state, -2, c"error".as_ptr());
+                }
+                ffi::lua_pushnumber(state, self.duration);
+                ffi::lua_setfield(state, -2, c"duration".as_ptr());
+                ffi::lua_pushboolean(state, self.truncated as i32);
+                ffi::lua_setfield(state, -2, c"truncated".as_ptr());
+            })
         }
-        args.push_back(Value::Number(self.duration));
-        args.push_back(Value::Boolean(self.truncated));
-        for v in &self.values {
-            args.push_back(v.to_lua(lua)?);
-        }
-        builder.call(args)
     }
 
     pub fn encode(&self, out: &mut Vec<u8>) {
@@ -207,8 +207,34 @@ impl ExecResult {
     }
 }
 
-/// The host's cached result-table builder (see `ExecResult::to_lua`).
-struct ResultBuilder(Function);
+/// Pushes a copied value (raw C API; tables at most MAX_DEPTH deep, so the
+/// stack check per level keeps this safe).
+unsafe fn push_val(state: *mut mlua::ffi::lua_State, v: &Val) {
+    use mlua::ffi;
+    unsafe {
+        match v {
+            Val::Nil => ffi::lua_pushnil(state),
+            Val::Bool(b) => ffi::lua_pushboolean(state, *b as i32),
+            Val::Int(i) => ffi::lua_pushnumber(state, *i as f64),
+            Val::Num(n) => ffi::lua_pushnumber(state, *n),
+            Val::Str(s) => {
+                ffi::lua_pushlstring(state, s.as_ptr().cast(), s.len());
+            }
+            Val::Table(entries) => {
+                ffi::luaL_checkstack(state, 4, c"nested value".as_ptr());
+                ffi::lua_createtable(state, 0, entries.len() as i32);
+                for (k, v) in entries {
+                    if matches!(k, Val::Nil) || matches!(k, Val::Num(n) if n.is_nan()) {
+                        continue;
+                    }
+                    push_val(state, k);
+                    push_val(state, v);
+                    ffi::lua_rawset(state, -3);
+                }
+            }
+        }
+    }
+}
 
 /// Captured print output of the running exec (app data of the child state).
 struct Output {
@@ -368,7 +394,13 @@ pub struct Child {
     pub interrupter: Arc<Interrupter>,
     pub opts: Options,
     chunk_name: String,
+    /// Recently run source -> its compiled chunk (see `compile`).
+    chunks: std::sync::Mutex<Vec<(Vec<u8>, Function)>>,
 }
+
+/// How many distinct recent chunks a VM keeps compiled, and up to what size.
+const CHUNK_CACHE: usize = 8;
+const CHUNK_CACHE_MAX_LEN: usize = 1024;
 
 fn sandbox_error(level: Level, what: &str) -> mlua::Error {
     let grant = FORBIDDEN
@@ -458,6 +490,7 @@ impl Child {
             lua,
             interrupter,
             chunk_name: format!("={}", opts.id),
+            chunks: std::sync::Mutex::new(Vec::new()),
             opts,
         })
     }
@@ -556,15 +589,36 @@ impl Child {
         self.finish(outcome, start)
     }
 
+    /// Compiles source, or reuses the chunk compiled the last time the same
+    /// source ran. Only for code that defines no functions: rerunning a chunk
+    /// whose inner closures are recreated defeats LuaJIT's traces (they guard
+    /// on closure identity; fib(32) ran 1.3-1.7x slower that way). A main chunk
+    /// has no upvalues and strict/standard have no getfenv/setfenv, so running
+    /// the same chunk again is the same as compiling it again; trusted code
+    /// could tell, so it is never cached.
     fn compile(&self, code: &[u8]) -> LuaResult<Function> {
-        // No cache of compiled chunks: rerunning one chunk's closures defeats
-        // LuaJIT's traces (they guard on closure identity); fib(32) ran 1.3-1.7x
-        // slower that way.
-        self.lua
+        let cacheable = self.opts.sandbox != Level::Trusted
+            && code.len() <= CHUNK_CACHE_MAX_LEN
+            && !code.windows(8).any(|w| w == b"function");
+        if cacheable
+            && let Some((_, f)) = self.chunks.lock().unwrap().iter().find(|(c, _)| c == code)
+        {
+            return Ok(f.clone());
+        }
+        let f = self
+            .lua
             .load(code)
             .set_name(&self.chunk_name)
             .set_mode(ChunkMode::Text)
-            .into_function()
+            .into_function()?;
+        if cacheable {
+            let mut chunks = self.chunks.lock().unwrap();
+            if chunks.len() >= CHUNK_CACHE {
+                chunks.remove(0);
+            }
+            chunks.push((code.to_vec(), f.clone()));
+        }
+        Ok(f)
     }
 
     fn begin(&self) {
