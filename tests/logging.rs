@@ -275,3 +275,37 @@ fn logs_follow_prints_new_lines_across_a_rotation() {
         .collect();
     assert_eq!(numbers, (1..=200).collect::<Vec<_>>(), "followed lines");
 }
+
+#[test]
+fn vm_session_and_package_operations_log_their_durations_and_are_queryable() {
+    let home = Home::new();
+    let mut c = home.cmd(&[
+        "-e",
+        r#"local v = bioxen.vm.create{ backend = "thread" }
+        v:exec("return 1")
+        v:close()
+        local m = bioxen.vm.manager()
+        local s = m:session("s", { backend = "thread" })
+        s:send("x = 1\n")
+        s:read{ timeout = 5 }
+        m:close()"#,
+    ]);
+    c.env("BIOXEN_LOG_FILE", "debug");
+    let o = common::run_with_stdin(c, None);
+    assert!(o.status.success(), "{}", common::stderr(&o));
+    let out = common::lua_ok(
+        &home,
+        r#"for _, comp in ipairs{ "vm", "session" } do
+          for _, e in ipairs(bioxen.log.entries{ component = comp }) do print(comp, e.message) end
+        end"#,
+    );
+    for op in [
+        "vm\tcreate took",
+        "vm\texec took",
+        "vm\tclose took",
+        "session\tsend took",
+        "session\tread took",
+    ] {
+        assert!(out.contains(op), "{op} missing from the log:\n{out}");
+    }
+}

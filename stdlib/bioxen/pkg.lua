@@ -1787,4 +1787,7 @@ end
 
 pkg.LUA_VERSION = LUA_VERSION
 pkg.PROVIDED = PROVIDED
+-- Durations at debug level (docs/api/log.md); nothing is wrapped otherwise.
+require("bioxen.log").instrument(pkg, "pkg", { "install", "remove", "update", "rollback" })
+
 return pkg

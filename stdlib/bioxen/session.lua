@@ -492,4 +492,7 @@ function Manager:__tostring()
   return ("vm manager (%d entries%s)"):format(n, self._closed and ", closed" or "")
 end
 
+-- Durations at debug level (docs/api/log.md); nothing is wrapped otherwise.
+require("bioxen.log").instrument(Session, "session", { "send", "read", "attach", "detach", "close" })
+
 return session

@@ -251,4 +251,9 @@ function vm.manager(opts)
   return bioxen.session.manager(vm, opts)
 end
 
+-- Durations at debug level (docs/api/log.md); nothing is wrapped otherwise.
+local log = require("bioxen.log")
+log.instrument(vm, "vm", { "create", "run" })
+log.instrument(VM, "vm", { "exec", "call", "close" })
+
 return vm

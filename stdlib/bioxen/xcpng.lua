@@ -415,4 +415,7 @@ do
   }
 end
 
+-- Durations at debug level (docs/api/log.md); nothing is wrapped otherwise.
+require("bioxen.log").instrument(xcpng, "xcpng", { "deploy", "shutdown", "destroy" })
+
 return xcpng
