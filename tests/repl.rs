@@ -392,8 +392,10 @@ fn code_stuck_in_c_ends_with_a_ctrl_c_after_the_grace() {
     let home = Home::new();
     let mut r = repl(&home, &[]);
     // io.read blocks in C on the terminal: the hook cannot stop it
-    r.line("io.read()");
-    r.expect("io.read()\n");
+    // The marker shows the evaluation has started (the terminal is back in
+    // cooked mode, so Ctrl-C is a signal, not a byte read by io.read).
+    r.line("io.write('read', 'ing\\n') io.flush() io.read()");
+    r.expect("reading\n");
     r.ctrl_c();
     r.ctrl_c(); // a quick second Ctrl-C is ignored
     assert!(
