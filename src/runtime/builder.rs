@@ -53,3 +53,13 @@ impl<'a> LibraryBuilder<'a> {
         self.table
     }
 }
+
+/// Runs blocking work (files, processes, ssh2) on tokio's blocking pool, so the
+/// Lua thread and the other tasks keep going; the one path for such work.
+pub async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> LuaResult<T> + Send + 'static,
+) -> LuaResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| super::error::error("Runtime", e.to_string()))?
+}

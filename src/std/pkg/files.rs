@@ -2,21 +2,13 @@
 //! trees (hard links, copying when linking fails), swap a symlink atomically,
 //! run build commands, and the LuaJIT headers bioxen carries for C modules.
 use super::fetch::hex;
-use crate::runtime::{error::BioxenError, error::error, paths};
+use crate::runtime::{builder::blocking, error::BioxenError, error::error, paths};
 use md5::Md5;
 use mlua::{Lua, Result as LuaResult, Table};
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, mlua::Error> + Send + 'static,
-) -> LuaResult<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| error("Runtime", e.to_string()))?
-}
 
 fn io_err(kind: &str, what: String) -> impl Fn(std::io::Error) -> mlua::Error {
     let kind = kind.to_string();

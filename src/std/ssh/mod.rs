@@ -2,7 +2,7 @@
 //! operation runs on tokio's blocking pool and the Lua side awaits it: many
 //! connections progress in parallel under `bioxen.task`. One connection is a
 //! mutex-guarded session; its operations run one after another.
-use crate::runtime::builder::LibraryBuilder;
+use crate::runtime::builder::{LibraryBuilder, blocking};
 use crate::runtime::error::{BioxenError, error};
 use base64::Engine;
 use mlua::{Lua, Result as LuaResult, Table, UserData, UserDataMethods, Value};
@@ -86,9 +86,7 @@ fn fingerprint(key: &[u8]) -> String {
 
 async fn connect(o: Table) -> LuaResult<Connection> {
     let opts = options(&o)?;
-    tokio::task::spawn_blocking(move || connect_blocking(opts))
-        .await
-        .map_err(|e| error("Runtime", e.to_string()))?
+    blocking(move || connect_blocking(opts)).await
 }
 
 fn connect_blocking(o: Options) -> LuaResult<Connection> {
@@ -541,27 +539,21 @@ impl UserData for Connection {
             |_, this, (cmd, o): (String, Option<Table>)| async move {
                 let opts = exec_opts(o)?;
                 let inner = this.inner.clone();
-                tokio::task::spawn_blocking(move || open_channel(inner, &cmd, &opts))
-                    .await
-                    .map_err(|e| error("Runtime", e.to_string()))?
+                blocking(move || open_channel(inner, &cmd, &opts)).await
             },
         );
         methods.add_async_method(
             "upload",
             |_, this, (local, remote): (String, String)| async move {
                 let inner = this.inner.clone();
-                tokio::task::spawn_blocking(move || sftp_copy(&inner, &local, &remote, true))
-                    .await
-                    .map_err(|e| error("Runtime", e.to_string()))?
+                blocking(move || sftp_copy(&inner, &local, &remote, true)).await
             },
         );
         methods.add_async_method(
             "download",
             |_, this, (remote, local): (String, String)| async move {
                 let inner = this.inner.clone();
-                tokio::task::spawn_blocking(move || sftp_copy(&inner, &local, &remote, false))
-                    .await
-                    .map_err(|e| error("Runtime", e.to_string()))?
+                blocking(move || sftp_copy(&inner, &local, &remote, false)).await
             },
         );
         methods.add_async_method("close", |_, this, ()| async move {
