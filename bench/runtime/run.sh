@@ -16,7 +16,7 @@ hyperfine -N -w 20 -r 300 --export-json "$out/start.json" "$B -e ''" "luajit -e 
 read -r sb sl < <(median "$out/start.json")
 hyperfine -N -w 1 -r 10 --export-json "$out/fib.json" "$B bench/runtime/fib.lua 32" "luajit bench/runtime/fib.lua 32" >/dev/null
 read -r fb fl < <(median "$out/fib.json")
-hyperfine -N -w 1 -r 5 --export-json "$out/nbody.json" "$B bench/runtime/nbody.lua 5000000" "luajit bench/runtime/nbody.lua 5000000" >/dev/null
+hyperfine -N -w 1 -r 5 --export-json "$out/nbody.json" "$B bench/vm/nbody.lua 5000000" "luajit bench/vm/nbody.lua 5000000" >/dev/null
 read -r nb nl < <(median "$out/nbody.json")
 
 # GNU time reports the child's own peak RSS (a fork from Python would count Python's pages).
@@ -32,9 +32,9 @@ printf '%-28s %10sKiB %10sKiB %8s\n' "peak RSS of -e ''" "$mb" "$ml" "$(ratio "$
 # Instruction counts are repeatable whatever else the machine is doing.
 if command -v valgrind >/dev/null; then
   instr() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
-  for s in "fib.lua 30" "nbody.lua 300000"; do
+  for s in "runtime/fib.lua 30" "vm/nbody.lua 300000"; do
     set -- $s
-    ib=$(instr "$B" "bench/runtime/$1" "$2"); il=$(instr luajit "bench/runtime/$1" "$2")
+    ib=$(instr "$B" "bench/$1" "$2"); il=$(instr luajit "bench/$1" "$2")
     printf '%-28s %12s %12s %8s\n' "instructions: $1 $2" "$ib" "$il" "$(ratio "$ib" "$il")"
   done
 fi
