@@ -9,6 +9,7 @@ mod runtime;
 
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
+    runtime::tls::install();
     // Hidden: a process-backend child VM (see src/std/vm/child.rs).
     if argv.first().map(String::as_str) == Some("--vm-child") {
         std::process::exit(library::vm::child::main(&argv[1..]));

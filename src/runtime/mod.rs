@@ -9,6 +9,7 @@ pub mod paths;
 pub mod report;
 pub mod scheduler;
 pub mod stdlib;
+pub mod tls;
 
 use mlua::{Lua, LuaOptions, Result as LuaResult, StdLib};
 use std::sync::Arc;

@@ -45,7 +45,7 @@ pub fn pinned(fingerprint: &str) -> mlua::Result<rustls::ClientConfig> {
             format!("fingerprint must be a SHA-256 certificate fingerprint (64 hex digits, colons allowed), got {fingerprint:?}"),
         )
     })?;
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let provider = crate::runtime::tls::provider();
     let config = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .map_err(|e| error("Xapi", format!("TLS set-up: {e}")))?
