@@ -1,7 +1,7 @@
 //! bioxen's one error type. Rust raises `BioxenError` through mlua; at the Lua
 //! boundary it is a value with `kind`, `message` and any detail fields, and a
 //! readable `tostring` (see `install_error_metatable`).
-use mlua::{Lua, LuaSerdeExt, Result as LuaResult, Value};
+use mlua::{Lua, LuaSerdeExt, Result as LuaResult, Table, Value};
 use serde_json::{Map, Value as Json};
 use std::{fmt, sync::Arc};
 
@@ -110,14 +110,19 @@ pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
     let index =
         lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
     let tostring = lua.create_function(|_, err: Value| Ok(describe(&err)))?;
-    lua.load(
-        r#"local sample, index, tostring_ = ...
-        local mt = debug.getmetatable(sample)
-        mt.__index = index
-        mt.__tostring = tostring_"#,
-    )
-    .set_name("=[bioxen error setup]")
-    .call::<()>((sample, index, tostring))
+    let meta = unsafe {
+        // SAFETY: replaces the pushed sample by its metatable (or nil), one
+        // value in, one out.
+        lua.exec_raw::<Option<Table>>(sample, |state| {
+            if mlua::ffi::lua_getmetatable(state, -1) == 0 {
+                mlua::ffi::lua_pushnil(state);
+            }
+            mlua::ffi::lua_remove(state, -2);
+        })?
+    };
+    let meta = meta.ok_or_else(|| mlua::Error::runtime("mlua's error values have no metatable"))?;
+    meta.raw_set("__index", index)?;
+    meta.raw_set("__tostring", tostring)
 }
 
 fn error_field(lua: &Lua, err: &Value, key: &str) -> LuaResult<Value> {

@@ -5,27 +5,40 @@ use crate::library;
 use mlua::{Function, Lua, Result as LuaResult, Table, Value};
 use std::path::Path;
 
-/// Installs the `bioxen` searcher and the lazy global `bioxen` table.
+/// Installs the `bioxen` searcher and the lazy global `bioxen` table. Built
+/// from Rust: start-up then parses no Lua.
 pub fn install(lua: &Lua) -> LuaResult<()> {
-    let searcher = lua.create_function(search)?;
-    let error = super::error::constructor(lua)?;
-    let has = lua.create_function(|_, name: String| Ok(exists(&name)))?;
-    lua.load(
-        r#"local searcher, error_ctor, has = ...
-        table.insert(package.loaders, 2, searcher)
-        local function hot(f) return function(...) return require("bioxen.hotreload")[f](...) end end
-        local bioxen = setmetatable({ error = error_ctor, reload = hot("reload"), watch = hot("watch") }, { __index = function(t, name)
-            if type(name) ~= "string" or not has(name) then return nil end
-            local lib = require("bioxen." .. name)
-            rawset(t, name, lib)
-            return lib
-        end })
-        package.loaded.bioxen = bioxen
-        rawset(_G, "bioxen", bioxen)"#,
-    )
-    .set_name("=[bioxen modules]")
-    .call::<()>((searcher, error, has))?;
+    let package: Table = lua.globals().get("package")?;
+    package
+        .get::<Table>("loaders")?
+        .raw_insert(2, lua.create_function(search)?)?;
+    let bioxen = lua.create_table()?;
+    bioxen.raw_set("error", super::error::constructor(lua)?)?;
+    let meta = lua.create_table()?;
+    meta.raw_set("__index", lua.create_function(lazy_field)?)?;
+    bioxen.set_metatable(Some(meta))?;
+    package.get::<Table>("loaded")?.raw_set("bioxen", &bioxen)?;
+    lua.globals().raw_set("bioxen", bioxen)?;
     append_active_env(lua)
+}
+
+/// `bioxen.NAME`: the library, required on first use and kept in the table;
+/// `reload` and `watch` come from bioxen.hotreload the same way.
+fn lazy_field(lua: &Lua, (bioxen, name): (Table, Value)) -> LuaResult<Value> {
+    let Value::String(name) = name else {
+        return Ok(Value::Nil);
+    };
+    let name = name.to_str()?.to_string();
+    let require: Function = lua.globals().get("require")?;
+    let value = match name.as_str() {
+        "reload" | "watch" => require
+            .call::<Table>("bioxen.hotreload")?
+            .get::<Value>(name.as_str())?,
+        _ if exists(&name) => require.call::<Value>(format!("bioxen.{name}"))?,
+        _ => return Ok(Value::Nil),
+    };
+    bioxen.raw_set(name, &value)?;
+    Ok(value)
 }
 
 /// Appends the active package environment's tree (see stdlib/bioxen/pkg.lua) to

@@ -30,39 +30,46 @@ fn traceback_of(err: &mlua::Error) -> Option<&str> {
 }
 
 /// Wraps a top-level chunk so an uncaught error carries its traceback: the
-/// handler runs where the error was raised, so the stack is still there.
-/// Errors that are not strings (bioxen error values) get the location of the
-/// innermost Lua frame, so every report names a file and line.
-const TRACED: &str = r#"
-local f, remember = ...
-local function handler(e)
-  local msg = tostring(e)
-  if type(e) ~= "string" then
-    for level = 2, 50 do
-      local info = debug.getinfo(level, "Sl")
-      if not info then break end
-      if info.currentline and info.currentline > 0 then
-        msg = info.short_src .. ":" .. info.currentline .. ": " .. msg
-        break
-      end
-    end
-  end
-  remember(debug.traceback(msg, 2))
-  return e
-end
-local function finish(ok, ...)
-  if ok then return ... end
-  error((...), 0)
-end
-return function(...) return finish(xpcall(f, handler, ...)) end
-"#;
+/// handler runs where the error was raised, so the stack is still there. Only
+/// the wrapper is Lua (a yield inside the chunk must cross `xpcall`); the
+/// handler is Rust, so start-up parses three lines, not thirty.
+const TRACED: &str = "local f, handler = ...
+local function finish(ok, ...) if ok then return ... end error((...), 0) end
+return function(...) return finish(xpcall(f, handler, ...)) end";
 
 pub fn traced(lua: &mlua::Lua, f: mlua::Function) -> mlua::Result<mlua::Function> {
-    let remember = lua.create_function(|lua, text: String| {
-        lua.set_app_data(LastTraceback(without_wrapper_frames(&text)));
-        Ok(())
+    let handler = lua.create_function(|lua, e: mlua::Value| {
+        // LuaJIT's debug.traceback (level 2: below this handler), not mlua's
+        // Lua 5.2-style rewrite, so reports read as the `luajit` binary's.
+        let traceback: mlua::Function = lua
+            .globals()
+            .get::<mlua::Table>("debug")?
+            .get("traceback")?;
+        let text: String = traceback.call((located(lua, &e), 2))?;
+        let text = without_wrapper_frames(&text);
+        lua.set_app_data(LastTraceback(text));
+        Ok(e)
     })?;
-    lua.load(TRACED).set_name("=[bioxen]").call((f, remember))
+    lua.load(TRACED).set_name("=[bioxen]").call((f, handler))
+}
+
+/// The error's text; errors that are not strings (bioxen error values) get the
+/// location of the innermost Lua frame, so every report names a file and line.
+fn located(lua: &mlua::Lua, e: &mlua::Value) -> String {
+    let text = super::error::describe(e);
+    if matches!(e, mlua::Value::String(_)) {
+        return text;
+    }
+    (1..50)
+        .map_while(|level| {
+            lua.inspect_stack(level, |d| {
+                let line = d.current_line().filter(|l| *l > 0)?;
+                Some(format!("{}:{line}: ", d.source().short_src?))
+            })
+        })
+        .flatten()
+        .next()
+        .map_or(text.clone(), |at| at + &text)
 }
 
 /// The traceback `traced` captured for the last uncaught error.
