@@ -109,10 +109,16 @@ local t_single = now() - t0
 t0 = now()
 local c = cluster.new{ size = workers, backend = backend, sandbox = "standard", env = { K = K }, timeout = 600 }
 local results, failures = c:map(analyse, chunks(workers * 4))
-c:close()
 local t_cluster = now() - t0
 assert(failures == nil, failures and failures[1].error)
 local distributed = merge(results)
+
+-- 5b. The same, MPI style: one contiguous slice of the records per worker.
+c:scatter(records)
+local by_worker, gather_failures = c:gather(analyse)
+c:close()
+assert(gather_failures == nil, gather_failures and gather_failures[1].error)
+local gathered = merge(by_worker)
 
 -- 6. Same answer?
 local function same(a, b)
@@ -125,6 +131,7 @@ local function same(a, b)
   return true
 end
 assert(same(reference, distributed), "the cluster's answer differs from the single VM's")
+assert(same(reference, gathered), "scatter/gather's answer differs from the single VM's")
 
 local bases = reference.gc + reference.at
 local top = {}
@@ -133,5 +140,5 @@ table.sort(top, function(x, y) return x[2] > y[2] or (x[2] == y[2] and x[1] < y[
 print(("%d records, %.2f Mb, GC %.2f%%, %d distinct %d-mers; most common: %s (%d), %s (%d), %s (%d)")
   :format(#records, bases / 1e6, 100 * reference.gc / bases, #top, K,
     top[1][1], top[1][2], top[2][1], top[2][2], top[3][1], top[3][2]))
-print(("single VM: %.2fs; %d %s workers: %.2fs (%.2fx); results identical")
+print(("single VM: %.2fs; %d %s workers: %.2fs (%.2fx); map and scatter/gather results identical")
   :format(t_single, workers, backend, t_cluster, t_single / t_cluster))

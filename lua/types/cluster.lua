@@ -26,14 +26,26 @@ function Cluster:map(fn, inputs) end
 ---@return integer count
 function Cluster:each(fn, inputs, callback) end
 
+---@class bioxen.cluster.Job
+---@field n integer the number of inputs
+---@field wait fun(): table, bioxen.cluster.Failure[]|nil results in input order, failures
+
+--- Starts `fn(input)` over `inputs` and returns at once.
 ---@param fn string
 ---@param inputs any[]
----@return integer count
-function Cluster:scatter(fn, inputs) end
+---@return bioxen.cluster.Job
+function Cluster:map_async(fn, inputs) end
 
----@return table results
+--- Splits the list into one contiguous slice per worker, stored as the worker's global `chunk`.
+---@param data any[]
+---@return integer[] lengths slice lengths by worker
+function Cluster:scatter(data) end
+
+--- Runs `fn(chunk, slot)` on every worker at once (without `fn`: returns the chunks).
+---@param fn? string
+---@return table results by worker slot (`results.n` = size)
 ---@return bioxen.cluster.Failure[]|nil failures
-function Cluster:gather() end
+function Cluster:gather(fn) end
 
 ---@return table[] vms
 function Cluster:vms() end

@@ -1,7 +1,8 @@
 -- bioxen.cluster: a pool of child VMs (bioxen.vm) working through a list of
 -- inputs. Each worker slot runs a task that takes the next item, calls the
 -- cluster's function in its VM (the call yields under bioxen.task), and posts
--- the outcome on a bioxen.channel that `each`/`map`/`gather` read.
+-- the outcome on a bioxen.channel that `each`/`map`/`map_async` read.
+-- `scatter`/`gather` are MPI-style: one slice of a list per worker.
 --
 -- Failures: an error raised by the function is that item's failure (the worker
 -- stays). A worker that crashes, is killed or times out is closed and replaced,
@@ -113,8 +114,8 @@ function Cluster:_start(fn_source, inputs)
   if self.closed then raise("Closed", "the cluster is closed", nil, 3) end
   if type(inputs) ~= "table" then raise("Argument", "inputs must be a list, got " .. type(inputs), nil, 3) end
   if self._busy then
-    raise("Busy", "the cluster is still working on a previous map, each or scatter; "
-      .. "wait for it (or gather) first, or use a second cluster", nil, 3)
+    raise("Busy", "the cluster is still working on a previous map, each, map_async or gather; "
+      .. "wait for it first, or use a second cluster", nil, 3)
   end
   local chunk = chunk_of(fn_source)
   local n = #inputs
@@ -226,20 +227,120 @@ function Cluster:map(fn_source, inputs)
   return collect(self:_start(fn_source, inputs))
 end
 
---- Starts `fn(input)` over `inputs` without waiting; `gather()` collects.
-function Cluster:scatter(fn_source, inputs)
-  if self._scattered then raise("Argument", "scatter was already called; gather() first", nil, 2) end
+--- Starts `fn(input)` over `inputs` and returns at once (other tasks run
+--- meanwhile): a handle whose `wait()` returns `results, failures` as `map`.
+function Cluster:map_async(fn_source, inputs)
   local done, n = self:_start(fn_source, inputs)
-  self._scattered = { done = done, n = n }
-  return n
+  local results, failures
+  return {
+    n = n,
+    wait = function()
+      if not results then results, failures = collect(done, n) end
+      return results, failures
+    end,
+  }
 end
 
---- Waits for what `scatter` started: results in input order, and failures.
-function Cluster:gather()
-  local s = self._scattered
-  if not s then raise("Argument", "gather() needs a scatter() first", nil, 2) end
-  self._scattered = nil
-  return collect(s.done, s.n)
+-- Splits a list into `parts` contiguous slices whose lengths differ by at most one.
+local function slices(data, parts)
+  local n, out, first = #data, {}, 1
+  for p = 1, parts do
+    local len = math.floor(n / parts) + (p <= n % parts and 1 or 0)
+    local slice = {}
+    for i = 1, len do slice[i] = data[first + i - 1] end
+    out[p], first = slice, first + len
+  end
+  return out
+end
+
+-- Puts `slice` in worker `w`'s global `chunk`; false, failure result when the VM refuses.
+local function give_slice(w, slice)
+  if not w.can_take_slice then
+    local r = w.vm:exec("function __bioxen_cluster_take(v) chunk = v end")
+    if not r.ok then return false, r end
+    w.can_take_slice = true
+  end
+  local ok, err = pcall(w.vm.call, w.vm, "__bioxen_cluster_take", slice)
+  if ok then return true end
+  return false, { ok = false, kind = type(err) ~= "string" and err.kind or "Crashed", error = tostring(err) }
+end
+
+--- MPI-style scatter: splits the list `data` into one contiguous slice per
+--- worker and puts slice i in worker i's global `chunk`. The slices stay on
+--- the host too, so a worker replaced later gets its slice back. Returns the
+--- slice lengths by worker.
+function Cluster:scatter(data)
+  if self.closed then raise("Closed", "the cluster is closed", nil, 2) end
+  if type(data) ~= "table" then
+    raise("Argument", "scatter needs a list to split over the workers, got " .. type(data)
+      .. " (to run a function over inputs without waiting, use map_async)", nil, 2)
+  end
+  if self._busy then raise("Busy", "the cluster is still working; wait for it first", nil, 2) end
+  local parts = slices(data, self.size)
+  local lengths = {}
+  for slot = 1, self.size do
+    local ok, r = give_slice(self.workers[slot], parts[slot])
+    if not ok and WORKER_FAILURE[r.kind] then ok, r = give_slice(self:_replace(slot), parts[slot]) end
+    if not ok then
+      raise(r.kind or "Crashed", ("worker %d could not take its slice: %s"):format(slot, tostring(r.error)), nil, 2)
+    end
+    lengths[slot] = #parts[slot]
+  end
+  self._slices = parts
+  return lengths
+end
+
+-- Runs the installed function on worker `slot`'s chunk; a worker that dies is
+-- replaced, given its slice again, and retried up to `retries` times.
+function Cluster:_gather_one(slot, chunk)
+  local attempts = 0
+  while true do
+    attempts = attempts + 1
+    local w = self.workers[slot]
+    local ok, r = install(w, chunk)
+    if ok then r = w.vm:exec_async(("return __bioxen_cluster_fn(chunk, %d)"):format(slot)):wait() end
+    if r.ok then return true, r.values[1] end
+    local retry = WORKER_FAILURE[r.kind] and attempts <= self.retries
+    if WORKER_FAILURE[r.kind] then
+      local replaced, err = pcall(function()
+        local given, failure = give_slice(self:_replace(slot), self._slices[slot])
+        if not given then error(failure.error, 0) end
+      end)
+      if not replaced then
+        return false, { index = slot, kind = "Crashed", error = "no worker to run it: " .. tostring(err), attempts = attempts }
+      end
+    end
+    if not retry then return false, { index = slot, kind = r.kind, error = r.error, attempts = attempts } end
+    self.stats.retried = self.stats.retried + 1
+  end
+end
+
+--- MPI-style gather after `scatter(data)`: runs `fn(chunk, slot)` in every
+--- worker at once and returns `results, failures`, results by worker slot
+--- (`results.n` = size). Without `fn`, returns each worker's `chunk` as it is.
+function Cluster:gather(fn_source)
+  if not self._slices then raise("Argument", "gather() needs a scatter(data) first", nil, 2) end
+  if self.closed then raise("Closed", "the cluster is closed", nil, 2) end
+  if self._busy then raise("Busy", "the cluster is still working; wait for it first", nil, 2) end
+  local chunk = chunk_of(fn_source or "function(chunk) return chunk end")
+  self._busy = true
+  local results, failures, tasks = { n = self.size }, nil, {}
+  for slot = 1, self.size do
+    tasks[slot] = bioxen.task.spawn(function()
+      local ok, ok_gathered, value = pcall(self._gather_one, self, slot, chunk)
+      if ok and ok_gathered then
+        results[slot] = value
+      else
+        failures = failures or {}
+        failures[#failures + 1] = ok and value
+          or { index = slot, kind = "Crashed", error = tostring(ok_gathered), attempts = 1 }
+      end
+    end)
+  end
+  for _, t in ipairs(tasks) do bioxen.task.wait(t) end
+  self._busy = false
+  if failures then table.sort(failures, function(a, b) return a.index < b.index end) end
+  return results, failures
 end
 
 --- The worker VMs, by slot (for inspection: `c:workers()[1]:pid()`).
