@@ -150,3 +150,48 @@ fn example_runs_against_the_simulator() {
         common::stdout(&o)
     );
 }
+
+/// `bioxen.vm.create{backend = "xcpng", env = NAME}`: the guest's own curator
+/// reproduces the local environment from its lockfile, fetching from the test
+/// LuaRocks mirror on 127.0.0.1; with the mirror gone the deploy fails, names
+/// the guest and what failed, and leaves no VM behind.
+#[test]
+fn package_environment_is_reproduced_in_the_guest() {
+    let home = common::Home::new();
+    let mirror = common::rocks_mirror();
+    for args in [
+        vec!["env", "create", "sci"],
+        vec![
+            "pkg",
+            "install",
+            "inspect",
+            "make-demo",
+            "--env",
+            "sci",
+            "--server",
+            &mirror.url,
+            "--quiet",
+        ],
+    ] {
+        let o = home.run(&args, None);
+        assert!(o.status.success(), "{args:?}: {}", common::stderr(&o));
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/xapi/guest_env.lua");
+    let o = home.run(&[script, "ok"], None);
+    let out = common::stdout(&o);
+    assert!(
+        o.status.success() && out.ends_with("OK\n"),
+        "{out}\n{}",
+        common::stderr(&o)
+    );
+    assert!(out.contains("a = \"b\""), "{out}");
+    drop(mirror);
+    let o = home.run(&[script, "unreachable"], None);
+    let out = common::stdout(&o);
+    assert!(
+        o.status.success() && out.ends_with("OK\n"),
+        "{out}\n{}",
+        common::stderr(&o)
+    );
+    assert!(out.contains("cannot download http://127.0.0.1:"), "{out}");
+}

@@ -178,4 +178,53 @@ describe("xcpng VM backend", function()
     os.execute("rm -rf " .. dir)
     sim:stop()
   end)
+
+  it("runs several exec_async jobs on one guest at once, each result with its job", function()
+    local sim, x, so = setup()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local v = bioxen.vm.create({ backend = "xcpng", pool = x, template = "debian", ssh = so, guest_dir = dir,
+      sandbox = "trusted", timeout = 10, max_jobs = 4 })
+    v:exec("x = 41")
+    -- a job that waits without using a CPU (this machine may have few)
+    local SLEEP = "local ffi = require('ffi') pcall(ffi.cdef, 'int usleep(unsigned int)') "
+      .. "ffi.C.usleep(%d) return %d, x"
+    local function batch(n, us)
+      local jobs = {}
+      for i = 1, n do jobs[i] = v:exec_async(SLEEP:format(us, i)) end
+      local got = {}
+      for i = 1, n do
+        local r = jobs[i]:wait()
+        assert(r.ok, r.error)
+        got[i] = r.values[1]
+      end
+      return got
+    end
+    eq(batch(4, 200000), { 1, 2, 3, 4 })
+    eq(#v._h.workers, 4, "the caller's VM and three siblings")
+    local t0 = bioxen.vm.now()
+    local jobs = {}
+    for i = 1, 4 do jobs[i] = v:exec_async(SLEEP:format(1000000, i)) end
+    local first = jobs[1]:wait()
+    eq({ first.values[1], first.values[2] }, { 1, 41 }, "the first job ran in the caller's VM, with its state")
+    for i = 2, 4 do eq(jobs[i]:wait().values[1], i) end
+    local took = bioxen.vm.now() - t0
+    assert(took < 2.5, ("four 1 s jobs took %.2f s: they did not overlap"):format(took))
+    -- max_jobs = 4: a fifth job waits for a free channel instead of opening one
+    eq(batch(5, 100000), { 1, 2, 3, 4, 5 })
+    eq(#v._h.workers, 4)
+    -- a cancelled job stops its sibling; the caller's VM and its state live on
+    local busy = v:exec_async("x = 1")
+    busy:wait()
+    local a, b = v:exec_async(SLEEP:format(300000, 1)), v:exec_async(SLEEP:format(5000000, 2))
+    b:cancel()
+    eq(a:wait().values[1], 1)
+    eq(b:status(), "cancelled")
+    eq(v:exec("return x").values[1], 1)
+    eq(v:status(), "idle")
+    v:close()
+    eq({ counts(x) }, { 0, 0 })
+    os.execute("rm -rf " .. dir)
+    sim:stop()
+  end)
 end)

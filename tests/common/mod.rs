@@ -391,3 +391,52 @@ impl Drop for Sshd {
         let _ = self.child.wait();
     }
 }
+
+/// The test LuaRocks mirror (tests/deps/rocks.sh builds target/rocks/repo), served by
+/// `python3 -m http.server` on a free port of 127.0.0.1; stopped on drop. The same
+/// set-up as tests/pkg.rs, for tests of other libraries that install packages.
+pub struct RocksMirror {
+    child: std::process::Child,
+    pub url: String,
+}
+
+pub fn rocks_mirror() -> RocksMirror {
+    use std::io::BufRead;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let st = Command::new("bash")
+        .arg(root.join("tests/deps/rocks.sh"))
+        .status()
+        .expect("run tests/deps/rocks.sh");
+    assert!(
+        st.success(),
+        "tests/deps/rocks.sh failed: the test mirror is missing"
+    );
+    let mut child = Command::new("python3")
+        .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(root.join("target/rocks/repo"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server (python3 is a test peer)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+        .to_string();
+    RocksMirror {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Drop for RocksMirror {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
