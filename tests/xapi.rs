@@ -17,6 +17,11 @@ impl Drop for Sim {
 }
 
 fn start_sim(home: &common::Home, pool: Option<&str>) -> Sim {
+    start_sim_in(home, pool, None)
+}
+
+/// The simulator with TMPDIR set (where it keeps its keys), when given.
+fn start_sim_in(home: &common::Home, pool: Option<&str>, tmp: Option<&std::path::Path>) -> Sim {
     let mut args = vec![
         "xapi-sim",
         "--listen",
@@ -29,8 +34,11 @@ fn start_sim(home: &common::Home, pool: Option<&str>) -> Sim {
     if let Some(p) = pool {
         args.extend(["--pool", p]);
     }
-    let mut child = home
-        .cmd(&args)
+    let mut cmd = home.cmd(&args);
+    if let Some(t) = tmp {
+        cmd.env("TMPDIR", t);
+    }
+    let mut child = cmd
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -194,4 +202,63 @@ fn package_environment_is_reproduced_in_the_guest() {
         common::stderr(&o)
     );
     assert!(out.contains("cannot download http://127.0.0.1:"), "{out}");
+}
+
+fn sim_folders(tmp: &std::path::Path) -> Vec<String> {
+    let mut v: Vec<String> = std::fs::read_dir(tmp)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("bioxen-xapi-sim-"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A SIGKILLed simulator cannot remove its key folder; the next one removes
+/// it (its pid is dead), and keeps folders of live processes and unknown names.
+#[test]
+fn the_next_simulator_removes_the_folder_of_a_killed_one() {
+    let home = common::Home::new();
+    let tmp = home.path().join("tmp");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let mut first = start_sim_in(&home, None, Some(&tmp));
+    let left = sim_folders(&tmp);
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(tmp.join(&left[0]).join("client_key").exists());
+    first.child.kill().unwrap(); // SIGKILL: no clean-up runs
+    first.child.wait().unwrap();
+    assert!(
+        tmp.join(&left[0]).exists(),
+        "the killed simulator's folder is left"
+    );
+    // a live owner (this test process, with its start time) and a name the
+    // simulator did not make: both kept
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let started = stat
+        .rsplit_once(')')
+        .unwrap()
+        .1
+        .split_whitespace()
+        .nth(19)
+        .unwrap()
+        .to_string();
+    let live = format!("bioxen-xapi-sim-{}-{started}-x", std::process::id());
+    std::fs::create_dir_all(tmp.join(&live)).unwrap();
+    std::fs::create_dir_all(tmp.join("bioxen-xapi-sim-notes")).unwrap();
+    // the same pid with another start time: the pid was reused, the owner is dead
+    let reused = format!("bioxen-xapi-sim-{}-1-y", std::process::id());
+    std::fs::create_dir_all(tmp.join(&reused)).unwrap();
+    let _second = start_sim_in(&home, None, Some(&tmp));
+    let now = sim_folders(&tmp);
+    assert!(!now.contains(&left[0]), "stale folder kept: {now:?}");
+    assert!(
+        !now.contains(&reused),
+        "folder of a reused pid kept: {now:?}"
+    );
+    assert!(
+        now.contains(&live) && now.contains(&"bioxen-xapi-sim-notes".to_string()),
+        "{now:?}"
+    );
+    assert_eq!(now.len(), 3, "the new simulator's own folder too: {now:?}");
 }

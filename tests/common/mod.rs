@@ -330,12 +330,20 @@ pub struct Sshd {
     pub port: u16,
     pub client_key: PathBuf,
     pub host_pub: PathBuf,
+    /// sshd's own log (its stderr)
+    pub log: PathBuf,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// With `extra` sshd_config lines first (sshd keeps the first value it reads,
+    /// so they override the defaults below).
+    pub fn start_with(extra: &str) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for name in ["host_key", "client_key"] {
@@ -355,7 +363,7 @@ impl Sshd {
             .unwrap()
             .port();
         let config = format!(
-            "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+            "{extra}ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile none\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
              Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n\
              SetEnv HOME={d}/home\n",
@@ -366,7 +374,7 @@ impl Sshd {
         let child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
             .spawn()
             .expect("start /usr/sbin/sshd (install openssh-server)");
         for _ in 0..200 {
@@ -379,6 +387,7 @@ impl Sshd {
             port,
             client_key: d.join("client_key"),
             host_pub: d.join("host_key.pub"),
+            log: d.join("sshd.log"),
             child,
             _dir: dir,
         }

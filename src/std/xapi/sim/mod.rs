@@ -535,12 +535,71 @@ fn arg_float(v: &Value, name: &str) -> R<f64> {
 // ---------------------------------------------------------------- the pool
 
 mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    const PREFIX: &str = "bioxen-xapi-sim-";
+
     /// The simulator's scratch folder (keys, sshd configs), removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
+    /// Its name records the owning process (`PREFIX-PID-STARTTIME-ID`) so that
+    /// the folders of a simulator that was killed (drop never ran) can be
+    /// told apart from live ones and removed by the next simulator.
+    pub struct Dir(pub PathBuf);
     impl Drop for Dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// A process's start time (clock ticks since boot, /proc/PID/stat field 22):
+    /// with the pid, it names one process even after the pid is reused.
+    pub fn start_time(pid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(19)?
+            .parse()
+            .ok()
+    }
+
+    /// A new scratch folder under `tmp`, named after this process.
+    pub fn create(tmp: &Path, id: &str) -> Result<Dir, String> {
+        let pid = std::process::id();
+        let started = start_time(pid).unwrap_or(0);
+        let dir = tmp.join(format!("{PREFIX}{pid}-{started}-{id}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Dir(dir))
+    }
+
+    /// Removes the scratch folders under `tmp` whose owning process is gone
+    /// (no such pid, or the pid now belongs to a process started later).
+    /// Folders of live simulators, and names it does not know, are kept.
+    /// Returns the removed folders.
+    pub fn sweep_stale(tmp: &Path) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(tmp) else {
+            return removed;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+                continue;
+            };
+            let mut parts = rest.splitn(3, '-');
+            let (Some(pid), Some(started), Some(_)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else {
+                continue;
+            };
+            let alive = start_time(pid).is_some_and(|t| t == started || started == 0);
+            if !alive && std::fs::remove_dir_all(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+        removed
     }
 }
 
@@ -555,10 +614,14 @@ impl Pool {
             return Err("the pool file lists no hosts: a pool needs at least one".into());
         }
         let mut rng = Rng::new();
-        let dir = std::env::temp_dir().join(format!("bioxen-xapi-sim-{}", rng.uuid()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let dir = tempfile_dir::Dir(dir);
+        let tmp = std::env::temp_dir();
+        for stale in tempfile_dir::sweep_stale(&tmp) {
+            tracing::info!(
+                "xapi-sim: removed {} (left by a simulator that was killed)",
+                stale.display()
+            );
+        }
+        let dir = tempfile_dir::create(&tmp, &rng.uuid())?;
         let (ssh_key, authorized_key) = guest::client_key(&dir.0, spec.authorized_key.as_deref())?;
         let mut st = State {
             objects: HashMap::new(),
