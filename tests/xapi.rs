@@ -166,7 +166,17 @@ fn example_runs_against_the_simulator() {
 #[test]
 fn package_environment_is_reproduced_in_the_guest() {
     let home = common::Home::new();
-    let mirror = common::rocks_mirror();
+    // a copy of the test mirror, so this test may break a rock in it
+    let repo = home.path().join("mirror");
+    std::fs::create_dir_all(&repo).unwrap();
+    let st = Command::new("cp")
+        .arg("-r")
+        .arg(format!("{}/.", common::rocks_repo().display()))
+        .arg(&repo)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let mirror = common::rocks_mirror_of(&repo);
     for args in [
         vec!["env", "create", "sci"],
         vec![
@@ -193,6 +203,20 @@ fn package_environment_is_reproduced_in_the_guest() {
         common::stderr(&o)
     );
     assert!(out.contains("a = \"b\""), "{out}");
+    // the mirror now serves a different make-demo source than the lockfile
+    // records: the guest's curator refuses it
+    let rock = repo.join("make-demo-1.0-1.src.rock");
+    let mut bytes = std::fs::read(&rock).unwrap();
+    bytes.extend_from_slice(b"tampered");
+    std::fs::write(&rock, bytes).unwrap();
+    let o = home.run(&[script, "broken"], None);
+    let out = common::stdout(&o);
+    assert!(
+        o.status.success() && out.ends_with("OK\n"),
+        "{out}\n{}",
+        common::stderr(&o)
+    );
+    assert!(out.contains("make-demo"), "{out}");
     drop(mirror);
     let o = home.run(&[script, "unreachable"], None);
     let out = common::stdout(&o);

@@ -410,7 +410,12 @@ pub struct RocksMirror {
 }
 
 pub fn rocks_mirror() -> RocksMirror {
-    use std::io::BufRead;
+    rocks_mirror_of(&rocks_repo())
+}
+
+/// target/rocks/repo, built by tests/deps/rocks.sh when needed. Shared by parallel
+/// tests: copy it (it is about 1 MiB) before changing anything in it.
+pub fn rocks_repo() -> PathBuf {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let st = Command::new("bash")
         .arg(root.join("tests/deps/rocks.sh"))
@@ -420,9 +425,15 @@ pub fn rocks_mirror() -> RocksMirror {
         st.success(),
         "tests/deps/rocks.sh failed: the test mirror is missing"
     );
+    root.join("target/rocks/repo")
+}
+
+/// Serves `dir` (a LuaRocks repository) like `rocks_mirror`.
+pub fn rocks_mirror_of(dir: &Path) -> RocksMirror {
+    use std::io::BufRead;
     let mut child = Command::new("python3")
         .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-        .current_dir(root.join("target/rocks/repo"))
+        .current_dir(dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()

@@ -62,6 +62,16 @@ if mode == "ok" then
   local n, d = guests()
   assert(n == 0 and d == 0, ("leaked %d VMs, %d VDIs"):format(n, d))
   print("OK")
+elseif mode == "broken" then
+  local ok, e = pcall(remote, { env = "sci", name = "tampered" })
+  assert(not ok, "the guest installed a rock whose source changed")
+  print(e.kind, e.message)
+  assert(e.kind == "Locked" and e.message:match("bioxen.lock records"), e.kind) -- the guest curator's kind
+  assert(e.message:match("guest 127%.[%d.]+ %(tampered%)") and e.message:match('package environment "sci"'),
+    e.message)
+  local n, d = guests()
+  assert(n == 0 and d == 0, ("the failed deploy leaked %d VMs, %d VDIs"):format(n, d))
+  print("OK")
 elseif mode == "unreachable" then
   local ok, e = pcall(remote, { env = "sci", name = "lonely" })
   assert(not ok, "the guest installed packages from a stopped server")
