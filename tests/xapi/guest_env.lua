@@ -39,6 +39,8 @@ if mode == "ok" then
   local h = v._h
   local lock = h.guest:exec(h.exe .. " env export sci")
   assert(lock.ok and lock.stdout == bioxen.pkg.envs.export("sci"), "guest lockfile: " .. lock.stdout .. lock.stderr)
+  -- a second install of the same lockfile finds it there
+  assert(bioxen.xcpng.install_env(h.guest, h.exe, "sci", bioxen.pkg.envs.export("sci")) == "present")
   -- its C rock was compiled in the guest: the guest's own bioxen loads it
   local c = h.guest:exec(h.exe .. [[ -e "print(require('makedemo').answer())"]], { env = { BIOXEN_ENV = "sci" } })
   assert(c.ok and c.stdout == "42\n", "C rock in the guest: " .. c.stdout .. c.stderr)
@@ -56,6 +58,11 @@ if mode == "ok" then
   v:close()
   print("active environment reproduced")
 
+  -- env needs a sandbox that can require, locally and remotely
+  local ok0, e0 = pcall(bioxen.vm.create, { env = "sci" })
+  assert(not ok0 and e0.kind == "Argument" and e0.message:match("standard"), tostring(e0))
+  ok0, e0 = pcall(remote, { env = "sci", sandbox = "strict" })
+  assert(not ok0 and e0.kind == "Argument", tostring(e0))
   -- an environment that does not exist is refused before anything is deployed
   local ok, e = pcall(remote, { env = "nope" })
   assert(not ok and e.kind == "NotFound" and e.message:match('"nope"'), tostring(e))
