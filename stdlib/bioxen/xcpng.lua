@@ -299,8 +299,11 @@ function xcpng.ensure_bioxen(guest, dir)
   local real = guest:exec("echo " .. dir).stdout:gsub("%s+$", "")
   local remote = ("%s/bioxen-%s-%d"):format(real, facts.bioxen_version, size)
   bioxen.log.info(("xcpng: uploading bioxen %s to %s:%s"):format(facts.bioxen_version, guest.address, remote))
-  guest:upload(facts.executable, remote .. ".part")
-  r = guest:exec(("chmod 755 %s.part && mv %s.part %s && %s -v"):format(remote, remote, remote, remote))
+  -- A part file of this guest's own: guests sharing a home folder (NFS, or the
+  -- simulator's guest_dir) may upload at the same time; each rename is atomic.
+  local part = ("%s.%s.part"):format(remote, tostring(guest.address):gsub("[^%w%.]", "_"))
+  guest:upload(facts.executable, part)
+  r = guest:exec(("chmod 755 %s && mv %s %s && %s -v"):format(part, part, remote, remote))
   if not (r.ok and r.stdout:sub(1, #want + 1) == want .. " ") then
     fail("Ssh", ("the uploaded bioxen does not run in guest %s: %s%s"):format(guest.address, r.stdout, r.stderr))
   end
