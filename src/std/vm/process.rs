@@ -346,12 +346,18 @@ fn acquire() -> std::io::Result<Proc> {
 }
 
 /// Starts a child for an interactive session (src/std/session/process.rs).
-pub fn start_session(opts: &Options) -> Result<Proc, String> {
-    start(opts)
+/// A session's process: its channels and grants are registered under `key`
+/// (see `crate::library::net::child::register`), not under the VM id.
+pub fn start_session(opts: &Options, key: &str) -> Result<Proc, String> {
+    start_keyed(opts, key)
 }
 
 /// Starts (or takes from the pool) a child and builds its VM state.
 fn start(opts: &Options) -> Result<Proc, String> {
+    start_keyed(opts, &opts.id)
+}
+
+fn start_keyed(opts: &Options, key: &str) -> Result<Proc, String> {
     let mut last = String::new();
     for _ in 0..2 {
         let p = match &opts.lua_executable {
@@ -362,7 +368,7 @@ fn start(opts: &Options) -> Result<Proc, String> {
         let mut payload = Vec::new();
         opts.encode(&mut payload);
         // networked/grants/channels (bioxen.net, bioxen.channel)
-        payload.extend(crate::library::net::child::init_payload(&opts.id));
+        payload.extend(crate::library::net::child::init_payload(key));
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
             last = p.death().1;
             continue;
