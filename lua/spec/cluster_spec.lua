@@ -110,6 +110,18 @@ describe("cluster", function()
     raises("Argument", cluster.new, { size = 0 })
     raises("Argument", cluster.new, { sise = 2 })
     raises("Argument", cluster.new, { size = "2" })
+    raises("Argument", cluster.new, { env = 5 })
+    -- a string env names a package environment, as vm.create's env
+    local e = raises("NotFound", cluster.new, { size = 2, backend = "thread", env = "no-such-env" })
+    eq(e.env, "no-such-env")
+    local dir = bioxen.env.dirs().data .. "/envs/spec_cluster/current/tree/share/lua/5.1"
+    os.execute(("mkdir -p %q"):format(dir))
+    local f = assert(io.open(dir .. "/clustermod.lua", "w"))
+    f:write("return { k = 4 }\n")
+    f:close()
+    local pc = cluster.new{ size = 2, backend = "process", env = "spec_cluster" }
+    eq(pc:map("function(x) return x * require('clustermod').k end", { 1, 2 }), { 4, 8, n = 2 })
+    pc:close()
     local c = cluster.new{ size = 1, backend = "thread" }
     raises("Argument", c.map, c, function(x) return x end, { 1 })
     raises("Argument", c.map, c, "function(x) return x end", "not a list")

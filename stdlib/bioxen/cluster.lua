@@ -25,7 +25,7 @@ local WORKER_FAILURE = {
 }
 cluster.worker_failures = WORKER_FAILURE
 
-local OPTIONS = { size = "number", backend = "string", sandbox = "string", env = "table",
+local OPTIONS = { size = "number", backend = "string", sandbox = "string", env = "any",
   timeout = "number", memory_limit = "number", package_path = "table", retries = "number" }
 local OPTION_NAMES = "size, backend, sandbox, env, timeout, memory_limit, package_path, retries"
 
@@ -47,6 +47,7 @@ end
 
 --- new{ size = N, backend = "process"|"thread"|"xcpng", sandbox = "standard", env = {globals},
 ---      timeout = seconds per item (default 60), memory_limit = bytes, retries = 1,
+---      env = "name" (a package environment the workers require from, as vm.create's env),
 ---      ...the backend's own options (xcpng: pool, template, memory, vcpus, ssh, ...) }
 --- The workers start in parallel under bioxen.task (a remote backend deploys N guests at once).
 function cluster.new(opts)
@@ -70,7 +71,10 @@ function cluster.new(opts)
       raise("Argument", ("unknown cluster option '%s' (known: %s%s)"):format(tostring(k), OPTION_NAMES,
         #extra > 0 and ("; the %s backend also takes: %s"):format(backend, table.concat(extra, ", ")) or ""),
         nil, 2)
-    elseif type(v) ~= want then
+    elseif k == "env" and type(v) ~= "table" and type(v) ~= "string" then
+      raise("Argument", ("cluster option env must be a table of globals or the name of a package "
+        .. "environment, got %s"):format(type(v)), nil, 2)
+    elseif want ~= "any" and type(v) ~= want then
       raise("Argument", ("cluster option %s must be a %s, got %s"):format(k, want, type(v)), nil, 2)
     end
   end
@@ -153,9 +157,10 @@ end
 function Cluster:_spawn(slot)
   self.counter = self.counter + 1
   local opts = {
-    backend = self.backend, sandbox = self.sandbox, globals = self.env,
+    backend = self.backend, sandbox = self.sandbox,
     timeout = self.timeout, memory_limit = self.memory_limit, package_path = self.package_path,
   }
+  if type(self.env) == "string" then opts.env = self.env else opts.globals = self.env end
   for k, v in pairs(self.vmopts or {}) do opts[k] = v end
   local w = bioxen.vm.create(opts)
   if self.remote then w = guarded(w) end
