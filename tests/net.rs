@@ -148,3 +148,122 @@ fn the_libraries_are_registered() {
         );
     }
 }
+
+/// An HTTPS server on 127.0.0.1 (Python's http.server in an ssl context) with
+/// a self-signed certificate made by `openssl req`; prints its port, answers
+/// every GET with `{"secure": true}`. Returns (server, port, cert path).
+fn https_server(home: &Home) -> (KillOnDrop, u16, std::path::PathBuf) {
+    let (key, cert) = (home.path().join("key.pem"), home.path().join("cert.pem"));
+    let st = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "2", "-subj", "/CN=127.0.0.1"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl is a test dependency");
+    assert!(st.success(), "openssl req failed");
+    let script = r#"
+import http.server, ssl, sys
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        b = b'{"secure": true}'
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(b)))
+        self.end_headers()
+        self.wfile.write(b)
+    def log_message(self, *a): pass
+s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(sys.argv[1], sys.argv[2])
+s.socket = ctx.wrap_socket(s.socket, server_side=True)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"#;
+    let mut child = Command::new(common::python())
+        .args(["-c", script])
+        .arg(&cert)
+        .arg(&key)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the HTTPS server");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("HTTPS server did not start: {line:?}"));
+    (KillOnDrop(child), port, cert)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn https_with_a_self_signed_certificate_is_refused_unless_trusted() {
+    let home = Home::new();
+    let (_server, port, cert) = https_server(&home);
+    let code = format!(
+        r#"local http, url, cert = bioxen.net.http, "https://127.0.0.1:{port}/x", {cert:?}
+        -- verified by default: refused, naming the TLS problem and the way out
+        local ok, e = pcall(http.request, {{ url = url, timeout = 10 }})
+        assert(not ok and e.kind == "Networking", tostring(e))
+        assert(e.message:find("TLS certificate was not accepted", 1, true), e.message)
+        assert(e.message:find("ca =", 1, true), e.message)
+        assert(e.tls:find("UnknownIssuer", 1, true), e.tls)
+        -- trusted through ca (a file, or its PEM text): verified, and it succeeds
+        local r = http.request{{ url = url, ca = cert, timeout = 10 }}
+        print(r.status, r.json.secure)
+        local f = io.open(cert) local pem = f:read("*a") f:close()
+        print(http.get(url, {{ ca = pem }}).status)
+        -- the certificate names 127.0.0.1, not localhost: still refused with ca
+        ok, e = pcall(http.request, {{ url = "https://localhost:{port}/x", ca = cert, timeout = 10 }})
+        assert(not ok and e.kind == "Networking" and e.tls:find("not valid for name", 1, true), tostring(e))
+        assert(e.message:find("issued for", 1, true), e.message)
+        -- no verification at all: works, with a warning on the log
+        print(http.request{{ url = url, verify_tls = false }}.status)
+        -- bad trust options
+        ok, e = pcall(http.request, {{ url = url, ca = {home:?} .. "/nope.pem" }})
+        assert(e.kind == "Argument" and e.message:find("cannot read the ca file"), tostring(e))
+        ok, e = pcall(http.request, {{ url = url, ca = "/etc/hostname" }})
+        assert(e.kind == "Argument" and e.message:find("no PEM certificate"), tostring(e))
+        ok, e = pcall(http.request, {{ url = url, verify_tls = "no" }})
+        assert(e.kind == "Argument", tostring(e))
+        -- a sandboxed copy may not read files: PEM text only
+        local jail = bioxen.net.restrict{{ "127.0.0.1:{port}" }}
+        ok, e = pcall(jail.http.request, {{ url = url, ca = cert }})
+        assert(e.kind == "Sandbox", tostring(e))
+        print(jail.http.request{{ url = url, ca = pem }}.status)"#,
+        cert = cert.display().to_string(),
+        home = home.path().display().to_string(),
+    );
+    let o = home.run(&["-e", &code], None);
+    let (out, err) = (stdout(&o), stderr(&o));
+    assert!(o.status.success(), "{out}\n{err}");
+    assert_eq!(out, "200\ttrue\n200\n200\n200\n");
+    assert!(
+        err.contains("TLS certificate verification is OFF"),
+        "verify_tls = false is logged: {err}"
+    );
+}

@@ -115,3 +115,52 @@ fn host_keys_are_checked() {
     );
     assert_eq!(out.trim(), "ok");
 }
+
+/// Keepalive: an idle connection with keepalive = 1 sends libssh2 keepalive
+/// requests (sshd logs them at DEBUG3) and still works afterwards.
+#[test]
+fn idle_connections_send_keepalives() {
+    let (home, sshd) = (
+        common::Home::new(),
+        common::Sshd::start_with("LogLevel DEBUG3\n"),
+    );
+    let out = run(
+        &home,
+        &sshd,
+        r#"local c = connect({keepalive = 1})
+        task.sleep(3.2)
+        assert(c:exec("echo alive").stdout == "alive\n")
+        c:close()
+        print("ok")"#,
+    );
+    assert_eq!(out.trim(), "ok");
+    let log = std::fs::read_to_string(&sshd.log).unwrap();
+    let n = log.matches("keepalive@libssh2.org").count();
+    assert!(
+        n >= 1,
+        "expected keepalive requests in sshd's log, saw {n}:\n{}",
+        &log[log.len().saturating_sub(3000)..]
+    );
+}
+
+/// Password authentication reaches sshd (which logs the failed password) and a
+/// wrong one is refused with kind Ssh. (A successful password login needs an
+/// account with a known password, which the test machine does not have.)
+#[test]
+fn a_wrong_password_is_refused() {
+    let (home, sshd) = (
+        common::Home::new(),
+        common::Sshd::start_with("PasswordAuthentication yes\nLogLevel VERBOSE\n"),
+    );
+    let out = run(
+        &home,
+        &sshd,
+        r#"local ok, e = pcall(ssh.connect, {host = '127.0.0.1', port = PORT, user = 'root',
+          password = 'not-the-password', known_hosts = KNOWN, accept_new = true, timeout = 10})
+        assert(not ok and e.kind == "Ssh", tostring(e))
+        print(e.message)"#,
+    );
+    assert!(out.contains("authentication failed"), "{out}");
+    let log = std::fs::read_to_string(&sshd.log).unwrap();
+    assert!(log.contains("Failed password for root"), "{log}");
+}

@@ -29,6 +29,9 @@ awk -v a="$bbest" -v b="$pbest" -v c="$bmed" -v d="$pmed" \
 
 [ "${ONLY:-}" = calls ] && exit 0
 
+echo "== concurrent exec_async jobs on one xcpng VM"
+$B bench/xapi/jobs.lua "${JOBS:-8}" 1
+
 echo "== parallel deploys"
 $B bench/xapi/deploys.lua "${DEPLOYS:-50}"
 

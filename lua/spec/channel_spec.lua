@@ -239,3 +239,46 @@ for _, backend in ipairs({ "thread", "process" }) do
     end)
   end)
 end
+
+-- Channels handed to an interactive session: its input and its exec use them,
+-- on both local backends (a process session's reader serves them over the pipe).
+for _, backend in ipairs({ "thread", "process" }) do
+  describe("channel in an interactive " .. backend .. " session", function()
+    it("is usable from the session's input and exec, with back-pressure and close", function()
+      local jobs, results = channel{ capacity = 4 }, channel{ capacity = 2 }
+      local m = bioxen.vm.manager()
+      local s = m:session("chan-" .. backend, { backend = backend, timeout = 20,
+        channels = { jobs = jobs, results = results } })
+      jobs:send("acgt")
+      jobs:send({ seq = "gg" })
+      s:send("local a, b = channels.jobs:recv(5), channels.jobs:recv(5)\n"
+        .. "channels.results:send(#a + #b.seq) print(a, b.seq)")
+      eq(s:read({ timeout = 10 }), "acgt\tgg\n")
+      eq(results:recv(5), 6)
+      -- more than the capacity: the session waits for room while the host takes
+      s:send("for i = 1, 9 do channels.results:send(i) end channels.results:close() print('sent')")
+      local got = {}
+      for v in results do got[#got + 1] = v end
+      eq(got, { 1, 2, 3, 4, 5, 6, 7, 8, 9 })
+      eq(s:read({ timeout = 10 }), "sent\n")
+      -- exec runs in the same session, with the same channels
+      jobs:send(21)
+      local r = s:exec("return channels.jobs:recv(5) * 2, channels.jobs:len()")
+      eq({ r.ok, r.values[1], r.values[2] }, { true, 42, 0 })
+      jobs:close()
+      s:send("print(channels.jobs:recv(5)) channels.jobs:send(1)")
+      assert(s:read({ timeout = 10 }):match("^nil\tfalse\nClosed: "), "a closed channel in the session")
+      s:send("print(channels.nope)")
+      eq(s:read({ timeout = 10 }), "nil\n", "only the channels handed to it")
+      m:close()
+    end)
+  end)
+end
+
+describe("channel in a session", function()
+  it("is refused for a persistent session, which outlives this script", function()
+    local e = raises("Argument", bioxen.session.open, "chan-persist",
+      { persistent = true, channels = { c = channel{ capacity = 1 } } })
+    assert(e.message:find("persistent"), e.message)
+  end)
+end)

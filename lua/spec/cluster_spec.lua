@@ -148,6 +148,18 @@ describe("cluster", function()
     raises("Argument", cluster.new, { size = 0 })
     raises("Argument", cluster.new, { sise = 2 })
     raises("Argument", cluster.new, { size = "2" })
+    raises("Argument", cluster.new, { env = 5 })
+    -- a string env names a package environment, as vm.create's env
+    local e = raises("NotFound", cluster.new, { size = 2, backend = "thread", env = "no-such-env" })
+    eq(e.env, "no-such-env")
+    local dir = bioxen.env.dirs().data .. "/envs/spec_cluster/current/tree/share/lua/5.1"
+    os.execute(("mkdir -p %q"):format(dir))
+    local f = assert(io.open(dir .. "/clustermod.lua", "w"))
+    f:write("return { k = 4 }\n")
+    f:close()
+    local pc = cluster.new{ size = 2, backend = "process", env = "spec_cluster" }
+    eq(pc:map("function(x) return x * require('clustermod').k end", { 1, 2 }), { 4, 8, n = 2 })
+    pc:close()
     local c = cluster.new{ size = 1, backend = "thread" }
     raises("Argument", c.map, c, function(x) return x end, { 1 })
     raises("Argument", c.map, c, "function(x) return x end", "not a list")
@@ -162,5 +174,95 @@ describe("cluster", function()
     eq(#failures, 2)
     eq(failures[1].kind, "Syntax")
     c:close()
+  end)
+end)
+
+-- The same cluster over pool guests of the XAPI simulator, each with a real sshd.
+describe("cluster (xcpng)", function()
+  local xapi, xcpng = bioxen.xapi, bioxen.xcpng
+  -- one bioxen upload for both tests: the simulator's guests share this host's file system
+  local dir = os.tmpname()
+  os.remove(dir)
+  local BOOT = 2 -- seconds a "slow" guest takes to boot: serial deploys of two would take twice that
+
+  local function pool(hosts)
+    local sim = xapi.simulator({ user = "root", password = "pw", pool = { hosts = hosts, templates = {
+      { name = "debian", boot_seconds = 0 }, { name = "slow", boot_seconds = BOOT } } } })
+    local x = xapi.connect({ url = sim.url, user = "root", password = "pw" })
+    local so = { key = sim.ssh_key, known_hosts = os.tmpname(), accept_new = true, timeout = 10 }
+    return sim, x, so
+  end
+  local function counts(x)
+    local vms = 0
+    for _, r in pairs(x.VM.get_all_records()) do if not r.is_a_template then vms = vms + 1 end end
+    return vms, #x.VDI.get_all()
+  end
+
+  it("deploys its guests in parallel, maps in input order, survives a guest dying mid-map, leaks nothing", function()
+    local sim, x, so = pool()
+    -- the guests share the simulator's file system: upload bioxen once, so the
+    -- timing below measures deploys, not uploads
+    local warm = xcpng.deploy({ pool = x, template = "debian", name = "warm", ssh = so })
+    xcpng.ensure_bioxen(warm, dir)
+    xcpng.destroy(warm)
+
+    local t0 = bioxen.vm.now()
+    local c = cluster.new{ size = 2, backend = "xcpng", pool = x, template = "slow", memory = "512MiB", vcpus = 1,
+      ssh = so, guest_dir = dir, sandbox = "trusted", timeout = 20 }
+    local took = bioxen.vm.now() - t0
+    assert(took < 2 * BOOT - 0.2, ("two guests that boot in %ss each took %.2fs: deployed one after the other?")
+      :format(BOOT, took))
+    eq({ counts(x) }, { 2, 2 })
+    local guests = {}
+    for slot, v in ipairs(c:vms()) do
+      guests[slot] = x.VM.get_by_name_label("bioxen-" .. v.id)[1]
+      eq(x.VM.get_memory_static_max(guests[slot]), 512 * 2^20, "the backend's options reach vm.create")
+      eq(x.VM.get_VCPUs_at_startup(guests[slot]), 1)
+    end
+
+    local r, failures = c:map("function(s) return s:upper() .. #s end", { "a", "bb", "ccc", "dddd", "eeeee" })
+    eq(failures, nil)
+    eq({ r.n, r[1], r[2], r[3], r[4], r[5] }, { 5, "A1", "BB2", "CCC3", "DDDD4", "EEEEE5" })
+
+    -- slot 1's guest is switched off while it runs an item: the item is retried
+    -- on another worker (slot 2, or slot 1's replacement guest)
+    local SLOW = "function(x) local ffi = require('ffi') pcall(ffi.cdef, 'int usleep(unsigned int)') "
+      .. "ffi.C.usleep(600000) return x * 10 end"
+    local killer = task.spawn(function()
+      task.sleep(0.3)
+      x.VM.hard_shutdown(guests[1])
+    end)
+    local seen = {}
+    c:each(SLOW, { 1, 2, 3, 4 }, function(i, v, failure)
+      eq(failure, nil, "item " .. i)
+      eq(v, i * 10)
+      seen[i] = (seen[i] or 0) + 1
+    end)
+    task.wait(killer)
+    eq(seen, { 1, 1, 1, 1 }, "every item finished exactly once")
+    eq({ c.stats.replaced, c.stats.retried }, { 1, 1 })
+    eq({ counts(x) }, { 2, 2 }, "the dead guest was destroyed, its replacement deployed")
+    local replacement = x.VM.get_by_name_label("bioxen-" .. c:vms()[1].id)[1]
+    assert(replacement ~= guests[1])
+    eq(c:map("function(x) return -x end", { 1, 2, 3 }), { -1, -2, -3, n = 3 })
+    c:close()
+    eq({ counts(x) }, { 0, 0 }, "no VM or VDI left after close")
+    sim:stop()
+  end)
+
+  it("checks the backend's options before deploying anything, and cleans up when a guest cannot start", function()
+    local sim, x, so = pool({ { name = "small", memory_mib = 2048, cpus = 2 } })
+    local e = raises("Argument", cluster.new, { size = 2, backend = "xcpng", pool = x, templat = "debian" })
+    assert(e.message:find("the xcpng backend also takes: .*template"), e.message)
+    raises("Argument", cluster.new, { size = 2, backend = "xcpng", pool = x, template = 5 })
+    raises("Argument", cluster.new, { size = 2, backend = "no-such-backend" })
+    eq({ counts(x) }, { 0, 0 })
+    -- a pool too small for three guests: the ones that started are destroyed
+    e = raises("Xapi", cluster.new, { size = 3, backend = "xcpng", pool = x, template = "debian",
+      memory = "1GiB", ssh = so, guest_dir = dir })
+    eq(e.code, "HOST_NOT_ENOUGH_FREE_MEMORY")
+    eq({ counts(x) }, { 0, 0 })
+    os.execute("rm -rf " .. dir)
+    sim:stop()
   end)
 end)

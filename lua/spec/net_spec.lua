@@ -418,3 +418,22 @@ for _, backend in ipairs({ "thread", "process" }) do
     end)
   end)
 end
+
+for _, backend in ipairs({ "thread", "process" }) do
+  describe("net in an interactive " .. backend .. " session", function()
+    it("is there when networked, limited to the grants", function()
+      local m = bioxen.vm.manager()
+      local s = m:session("net-" .. backend, { backend = backend, timeout = 10, networked = true,
+        grants = { net = { "127.0.0.1:*" } } })
+      s:send("local a, b = net.udp(), net.udp() a:send('dgram', '127.0.0.1', b:port()) print((b:recv(5)))")
+      eq(s:read({ timeout = 10 }), "dgram\n")
+      s:send("net.connect{ host = '10.1.2.3', port = 80, timeout = 1 }")
+      assert(s:read({ timeout = 10 }):match("^Sandbox: "), "not granted")
+      local plain = m:session("plain-" .. backend, { backend = backend })
+      plain:send("print(net)")
+      eq(plain:read({ timeout = 10 }), "nil\n")
+      raises("Sandbox", m.session, m, "bad-" .. backend, { backend = backend, networked = true })
+      m:close()
+    end)
+  end)
+end

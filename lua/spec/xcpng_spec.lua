@@ -178,4 +178,62 @@ describe("xcpng VM backend", function()
     os.execute("rm -rf " .. dir)
     sim:stop()
   end)
+
+  it("runs several exec_async jobs on one guest at once, each result with its job", function()
+    local sim, x, so = setup()
+    local dir = os.tmpname()
+    os.remove(dir)
+    local v = bioxen.vm.create({ backend = "xcpng", pool = x, template = "debian", ssh = so, guest_dir = dir,
+      sandbox = "trusted", timeout = 10, max_jobs = 4 })
+    v:exec("x = 41")
+    -- jobs that wait (without using a CPU) until a gate file appears: all four
+    -- can only finish if all four are in flight at once
+    local gate = os.tmpname()
+    os.remove(gate)
+    local GATED = "local ffi = require('ffi') pcall(ffi.cdef, 'int usleep(unsigned int)') "
+      .. "while not io.open(%q) do ffi.C.usleep(10000) end return %d, x"
+    local jobs = {}
+    for i = 1, 4 do jobs[i] = v:exec_async(GATED:format(gate, i)) end
+    task.sleep(0.2)
+    for i = 1, 4 do eq(jobs[i]:done(), false, "job " .. i .. " waits for the gate") end
+    eq(#v._h.workers, 4, "the caller's VM and three siblings, one SSH channel each")
+    io.open(gate, "w"):close()
+    local first = jobs[1]:wait(20)
+    eq({ first.values[1], first.values[2] }, { 1, 41 }, "the first job ran in the caller's VM, with its state")
+    for i = 2, 4 do
+      local r = jobs[i]:wait(20)
+      eq({ r.ok, r.values[1], r.values[2] }, { true, i, nil }, "a sibling VM has its own state")
+    end
+    os.remove(gate)
+    -- a job that waits without using a CPU (this machine may have few)
+    local SLEEP = "local ffi = require('ffi') pcall(ffi.cdef, 'int usleep(unsigned int)') "
+      .. "ffi.C.usleep(%d) return %d, x"
+    local function batch(n, us)
+      local js = {}
+      for i = 1, n do js[i] = v:exec_async(SLEEP:format(us, i)) end
+      local got = {}
+      for i = 1, n do
+        local r = js[i]:wait()
+        assert(r.ok, r.error)
+        got[i] = r.values[1]
+      end
+      return got
+    end
+    -- max_jobs = 4: a fifth job waits for a free channel instead of opening one
+    eq(batch(5, 100000), { 1, 2, 3, 4, 5 })
+    eq(#v._h.workers, 4)
+    -- a cancelled job stops its sibling; the caller's VM and its state live on
+    local busy = v:exec_async("x = 1")
+    busy:wait()
+    local a, b = v:exec_async(SLEEP:format(300000, 1)), v:exec_async(SLEEP:format(5000000, 2))
+    b:cancel()
+    eq(a:wait().values[1], 1)
+    eq(b:status(), "cancelled")
+    eq(v:exec("return x").values[1], 1)
+    eq(v:status(), "idle")
+    v:close()
+    eq({ counts(x) }, { 0, 0 })
+    os.execute("rm -rf " .. dir)
+    sim:stop()
+  end)
 end)

@@ -55,7 +55,8 @@ function Cluster:close() end
 ---@class bioxen.cluster
 local cluster = {}
 
----@param opts? {size?: integer, backend?: string, sandbox?: string, env?: table, timeout?: number, memory_limit?: integer, package_path?: string[], retries?: integer}
+---Options: the cluster's own, plus the chosen backend's (xcpng: pool, template, memory, vcpus, ssh, ...), passed to vm.create.
+---@param opts? {size?: integer, backend?: string, sandbox?: string, env?: table|string, timeout?: number, memory_limit?: integer, package_path?: string[], retries?: integer, pool?: table, template?: string, memory?: string|integer, vcpus?: integer, ssh?: table, [string]: any}
 ---@return bioxen.Cluster
 function cluster.new(opts) end
 

@@ -99,7 +99,8 @@ function net.udp(opts) end
 ---@class bioxen.net.http
 net.http = {}
 
----@param req {method?: string, url: string, headers?: table<string, string>, body?: string, json?: any, decode_json?: boolean, timeout?: number}|string
+---`ca`: a PEM file (or PEM text) whose certificates are trusted too; `verify_tls = false`: no verification (logged).
+---@param req {method?: string, url: string, headers?: table<string, string>, body?: string, json?: any, decode_json?: boolean, timeout?: number, ca?: string, verify_tls?: boolean}|string
 ---@return bioxen.net.HttpResponse
 function net.http.request(req) end
 ---@param url string

@@ -13,6 +13,9 @@
 ---@field env? string package environment to require from
 ---@field persistent? boolean live in the session host
 ---@field force? boolean take over an attached persistent session
+---@field channels? table<string, bioxen.Channel> channels its code sees as `channels.NAME` (not persistent)
+---@field networked? boolean networking as for VMs, with grants (not persistent)
+---@field grants? {net: string[]}
 
 ---@class bioxen.Session
 ---@field id string

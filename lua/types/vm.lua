@@ -11,6 +11,7 @@
 ---@field result_limit? number bytes of returned values per exec (default 16 MiB)
 ---@field globals? table copied into the VM's globals
 ---@field package_path? string[] standard sandbox: folders for pure-Lua require
+---@field env? string standard sandbox: the package environment to require from (default: the active one)
 ---@field restart? boolean process backend: restart after a kill (default true)
 ---@field lua_executable? string process backend: external interpreter, e.g. "lua5.4"
 

@@ -48,4 +48,32 @@ function xcpng.size(v, what) end
 ---@return string path of bioxen in the guest
 function xcpng.ensure_bioxen(guest, dir) end
 
+---Reproduces a package environment in a guest with the guest's curator.
+---@param guest XcpngGuest
+---@param exe string the guest's bioxen (from ensure_bioxen)
+---@param name string environment name
+---@param lock string lockfile text (bioxen env export)
+---@param opts? {servers?: string[], timeout?: number}
+---@return "present"|"installed"
+function xcpng.install_env(guest, exe, name, lock, opts) end
+
+---Options of bioxen.vm.create{backend = "xcpng", ...} beyond the usual VM options.
+---@class XcpngVmOptions: bioxen.vm.Options
+---@field pool XapiSession
+---@field template string
+---@field memory? number|string
+---@field vcpus? integer
+---@field network? string
+---@field sr? string
+---@field ssh? SshConnectOptions
+---@field name? string default "bioxen-<id>"
+---@field address_timeout? number
+---@field keep? boolean leave the guest running on close
+---@field guest_dir? string where the guest keeps an uploaded bioxen
+---@field guest_backend? string the guest's VM backend
+---@field env? string package environment to reproduce in the guest (sandbox "standard")
+---@field env_servers? string[] extra --server URLs for the guest's curator
+---@field env_timeout? number seconds for the guest's install (default 900)
+---@field max_jobs? integer concurrent exec_async jobs, one SSH channel each (default 8)
+
 return xcpng

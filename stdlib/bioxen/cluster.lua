@@ -22,23 +22,61 @@ end
 local WORKER_FAILURE = {
   Crashed = true, Dead = true, Closed = true, Timeout = true, Killed = true,
   MemoryLimit = true, Cancelled = true,
+  Ssh = true, -- a remote (xcpng) worker whose guest or connection is gone
 }
 cluster.worker_failures = WORKER_FAILURE
 
-local OPTIONS = { size = "number", backend = "string", sandbox = "string", env = "table",
+local OPTIONS = { size = "number", backend = "string", sandbox = "string", env = "any",
   timeout = "number", memory_limit = "number", package_path = "table", retries = "number" }
+local OPTION_NAMES = "size, backend, sandbox, env, timeout, memory_limit, package_path, retries"
 
---- new{ size = N, backend = "process"|"thread", sandbox = "standard", env = {globals},
----      timeout = seconds per item (default 60), memory_limit = bytes, retries = 1 }
+-- The chosen backend's own options (bioxen.vm.backends[name].options, e.g. the
+-- xcpng backend's pool, template, memory, vcpus, ssh...): a remote backend
+-- registers itself when its library loads.
+local function backend_options(name)
+  if name == "xcpng" and bioxen.vm.backends.xcpng == nil then require("bioxen.xcpng") end
+  local b = bioxen.vm.backends[name]
+  if b == nil then
+    local names = {}
+    for n in pairs(bioxen.vm.backends) do names[#names + 1] = '"' .. n .. '"' end
+    table.sort(names)
+    raise("Argument", ("unknown VM backend '%s' for the cluster (registered: %s)")
+      :format(tostring(name), table.concat(names, ", ")), nil, 3)
+  end
+  return b.options or {}, b.remote
+end
+
+--- new{ size = N, backend = "process"|"thread"|"xcpng", sandbox = "standard", env = {globals},
+---      timeout = seconds per item (default 60), memory_limit = bytes, retries = 1,
+---      env = "name" (a package environment the workers require from, as vm.create's env),
+---      ...the backend's own options (xcpng: pool, template, memory, vcpus, ssh, ...) }
+--- The workers start in parallel under bioxen.task (a remote backend deploys N guests at once).
 function cluster.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then raise("Argument", "cluster.new needs an options table", nil, 2) end
+  if opts.backend ~= nil and type(opts.backend) ~= "string" then
+    raise("Argument", ("cluster option backend must be a string, got %s"):format(type(opts.backend)), nil, 2)
+  end
+  local backend = opts.backend or bioxen.vm.default_backend
+  local own, remote = backend_options(backend)
+  local vmopts = {}
   for k, v in pairs(opts) do
-    if OPTIONS[k] == nil then
-      raise("Argument", ("unknown cluster option '%s' (known: size, backend, sandbox, env, timeout, memory_limit, package_path, retries)"):format(tostring(k)), nil, 2)
-    end
-    if type(v) ~= OPTIONS[k] then
-      raise("Argument", ("cluster option %s must be a %s, got %s"):format(k, OPTIONS[k], type(v)), nil, 2)
+    local want = OPTIONS[k]
+    if want == nil and own[k] ~= nil then
+      -- passed to bioxen.vm.create unchanged (it checks the type against the backend's list)
+      vmopts[k] = v
+    elseif want == nil then
+      local extra = {}
+      for name in pairs(own) do extra[#extra + 1] = name end
+      table.sort(extra)
+      raise("Argument", ("unknown cluster option '%s' (known: %s%s)"):format(tostring(k), OPTION_NAMES,
+        #extra > 0 and ("; the %s backend also takes: %s"):format(backend, table.concat(extra, ", ")) or ""),
+        nil, 2)
+    elseif k == "env" and type(v) ~= "table" and type(v) ~= "string" then
+      raise("Argument", ("cluster option env must be a table of globals or the name of a package "
+        .. "environment, got %s"):format(type(v)), nil, 2)
+    elseif want ~= "any" and type(v) ~= want then
+      raise("Argument", ("cluster option %s must be a %s, got %s"):format(k, want, type(v)), nil, 2)
     end
   end
   local size = opts.size or 2
@@ -47,27 +85,86 @@ function cluster.new(opts)
   end
   local c = setmetatable({
     size = size,
-    backend = opts.backend or bioxen.vm.default_backend,
+    backend = backend,
+    remote = remote,
     sandbox = opts.sandbox or "standard",
     env = opts.env,
     timeout = opts.timeout or 60,
     memory_limit = opts.memory_limit,
     package_path = opts.package_path,
+    vmopts = vmopts,
     retries = opts.retries or 1,
     workers = {},
     counter = 0,
     stats = { items = 0, failed = 0, retried = 0, replaced = 0 },
   }, Cluster)
-  for slot = 1, size do c.workers[slot] = c:_spawn(slot) end
+  -- All workers start at once (deploying a guest takes seconds); if one cannot
+  -- start, the others are closed and the first error is raised.
+  local starts = {}
+  for slot = 1, size do
+    starts[slot] = bioxen.task.spawn(function() return c:_spawn(slot) end)
+  end
+  local failure
+  for slot = 1, size do
+    local ok, w = pcall(bioxen.task.wait, starts[slot])
+    if ok then c.workers[slot] = w elseif failure == nil then failure = w end
+  end
+  if failure ~= nil then
+    for _, w in pairs(c.workers) do pcall(w.vm.close, w.vm) end
+    error(failure, 0)
+  end
   return c
+end
+
+-- A remote VM raises (kind Ssh) when its guest or connection is lost, where a
+-- local VM returns a failed result (kind Crashed): a remote worker's exec and
+-- call_async give such errors back as results, so a lost guest is replaced and
+-- its item retried like a crashed process.
+local function as_result(e)
+  local kind = type(e) == "table" and e.kind or "Crashed"
+  local message = type(e) == "table" and e.message or tostring(e)
+  return { ok = false, kind = kind, error = message, values = {}, n = 0 }
+end
+
+local function guarded(v)
+  local g = setmetatable({}, { __index = v, __tostring = function() return tostring(v) end })
+  function g.exec(_, code)
+    local ok, r = pcall(v.exec, v, code)
+    if ok then return r end
+    return as_result(r)
+  end
+  function g.call_async(_, name, ...)
+    local ok, job = pcall(v.call_async, v, name, ...)
+    if not ok then
+      local failed = as_result(job)
+      return { wait = function() return failed end, done = function() return true end,
+        cancel = function() end, status = function() return "failed" end }
+    end
+    return setmetatable({
+      wait = function(_, ...)
+        local done, r = pcall(job.wait, job, ...)
+        if done then return r end
+        return as_result(r)
+      end,
+    }, { __index = job })
+  end
+  for _, m in ipairs({ "call", "exec_async", "status", "pid", "close" }) do
+    g[m] = function(_, ...) return v[m](v, ...) end
+  end
+  g.vm = v
+  return g
 end
 
 function Cluster:_spawn(slot)
   self.counter = self.counter + 1
-  local w = bioxen.vm.create{
-    backend = self.backend, sandbox = self.sandbox, globals = self.env,
+  local opts = {
+    backend = self.backend, sandbox = self.sandbox,
     timeout = self.timeout, memory_limit = self.memory_limit, package_path = self.package_path,
   }
+  if type(self.env) == "string" then opts.env = self.env else opts.globals = self.env end
+  for k, v in pairs(self.vmopts or {}) do opts[k] = v end
+  local w = bioxen.vm.create(opts)
+  if self.remote then w = guarded(w) end
   return { vm = w, slot = slot, fn = nil, serial = self.counter }
 end
 

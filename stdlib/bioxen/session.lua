@@ -60,6 +60,7 @@ local SESSION_OPTIONS = {
   backend = "string", sandbox = "string", memory_limit = "number", timeout = "number",
   output_limit = "number", result_limit = "number", globals = "table", package_path = "table",
   env = "string", persistent = "boolean", id = "string", force = "boolean",
+  networked = "boolean", grants = "table", channels = "table",
 }
 
 local function check_session_options(opts)
@@ -70,7 +71,8 @@ local function check_session_options(opts)
     local want = SESSION_OPTIONS[k]
     if want == nil then
       raise("Argument", ("unknown session option '%s' (known: backend, sandbox, memory_limit, timeout, "
-        .. "output_limit, globals, package_path, env, persistent, force)"):format(tostring(k)))
+        .. "output_limit, globals, package_path, env, persistent, force, networked, grants, channels)")
+        :format(tostring(k)))
     end
     if type(v) ~= want then
       raise("Argument", ("session option %s must be a %s, got %s"):format(k, want, type(v)))
@@ -100,6 +102,10 @@ function session.open(id, opts)
     attached = true, interactive = true, persistent = opts.persistent or false,
   }, Session)
   if opts.persistent then
+    if opts.channels ~= nil or opts.networked ~= nil or opts.grants ~= nil then
+      raise("Argument", "channels, networked and grants are for sessions of this process: a persistent "
+        .. "session lives in the session host and outlives this script's channels and grants")
+    end
     s.backend = opts.backend or "thread"
     local conn = session.host_connect(true)
     s._conn = conn
@@ -115,6 +121,7 @@ function session.open(id, opts)
       id = id, backend = s.backend, sandbox = opts.sandbox, memory_limit = opts.memory_limit,
       timeout = opts.timeout or 0, output_limit = opts.output_limit, result_limit = opts.result_limit,
       globals = opts.globals, package_path = opts.package_path,
+      networked = opts.networked, grants = opts.grants, channels = opts.channels,
     }
     s._h = native.create(nopts)
   end

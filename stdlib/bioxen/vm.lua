@@ -19,7 +19,7 @@ local OPTIONS = {
   timeout = "number", output_limit = "number", result_limit = "number",
   globals = "table", package_path = "table", lua_executable = "string",
   restart = "boolean", pool = "boolean",
-  networked = "boolean", grants = "table", channels = "table",
+  networked = "boolean", grants = "table", channels = "table", env = "string",
 }
 
 -- Automatic learning records (bioxen.lrs, docs/lrs.md): no-ops unless an LRS is configured.
@@ -51,7 +51,7 @@ local function check_options(opts, extra)
     if want == nil and not (type(k) == "string" and k:match("^x_")) then
       raise("Argument", ("unknown VM option '%s' (known: id, backend, sandbox, memory_limit, timeout, "
         .. "output_limit, result_limit, globals, package_path, lua_executable, restart, "
-        .. "networked, grants, channels)"):format(tostring(k)))
+        .. "networked, grants, channels, env)"):format(tostring(k)))
     end
     if want ~= nil and want ~= "any" and type(v) ~= want then
       raise("Argument", ("VM option %s must be a %s, got %s"):format(k, want, type(v)))
@@ -67,15 +67,26 @@ function vm.create(opts)
   local wanted = type(opts) == "table" and opts.backend
   if wanted == "xcpng" and vm.backends.xcpng == nil then require("bioxen.xcpng") end
   opts = check_options(opts, wanted and vm.backends[wanted] and vm.backends[wanted].options)
-  if opts.package_path == nil and opts.sandbox == "standard" then
-    -- the active package environment's pure-Lua tree (bioxen.pkg), when there is one
-    local dir = bioxen.pkg.envs.paths().lua_dir
+  local remote = wanted and vm.backends[wanted] and vm.backends[wanted].remote
+  if opts.env ~= nil and opts.sandbox ~= "standard" and opts.sandbox ~= "trusted" then
+    raise("Argument", ("env = %q needs sandbox = \"standard\": a strict VM cannot require packages")
+      :format(opts.env))
+  end
+  -- A remote backend reproduces the environment in its guest (bioxen.xcpng).
+  if opts.package_path == nil and opts.sandbox == "standard" and not remote then
+    -- the package environment `env` names, else the active one: its pure-Lua tree (bioxen.pkg)
+    if opts.env ~= nil and not bioxen.pkg.envs.exists(opts.env) then
+      raise("NotFound", ("no package environment %q (bioxen env list shows them)"):format(opts.env),
+        { env = opts.env })
+    end
+    local dir = bioxen.pkg.envs.paths(opts.env).lua_dir
     local f = io.open(dir)
     if f then
       f:close()
       opts.package_path = { dir }
     end
   end
+  if not remote then opts.env = nil end
   if opts.id == nil then
     repeat
       counter = counter + 1

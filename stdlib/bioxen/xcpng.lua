@@ -240,7 +240,8 @@ local json = require("bioxen.json")
 
 local REMOTE_KEYS = { backend = true, id = true, pool = true, template = true, memory = true, vcpus = true,
   network = true, sr = true, ssh = true, name = true, address_timeout = true, keep = true,
-  guest_dir = true, guest_backend = true }
+  guest_dir = true, guest_backend = true, env = true, env_servers = true, env_timeout = true, max_jobs = true }
+local vm_now
 
 -- The guest side: one VM, driven by one JSON request per line on stdin.
 local SERVER = [[
@@ -298,50 +299,85 @@ function xcpng.ensure_bioxen(guest, dir)
   local real = guest:exec("echo " .. dir).stdout:gsub("%s+$", "")
   local remote = ("%s/bioxen-%s-%d"):format(real, facts.bioxen_version, size)
   bioxen.log.info(("xcpng: uploading bioxen %s to %s:%s"):format(facts.bioxen_version, guest.address, remote))
-  guest:upload(facts.executable, remote .. ".part")
-  r = guest:exec(("chmod 755 %s.part && mv %s.part %s && %s -v"):format(remote, remote, remote, remote))
+  -- A part file of this guest's own: guests sharing a home folder (NFS, or the
+  -- simulator's guest_dir) may upload at the same time; each rename is atomic.
+  local part = ("%s.%s.part"):format(remote, tostring(guest.address):gsub("[^%w%.]", "_"))
+  guest:upload(facts.executable, part)
+  r = guest:exec(("chmod 755 %s && mv %s %s && %s -v"):format(part, part, remote, remote))
   if not (r.ok and r.stdout:sub(1, #want + 1) == want .. " ") then
     fail("Ssh", ("the uploaded bioxen does not run in guest %s: %s%s"):format(guest.address, r.stdout, r.stderr))
   end
   return remote
 end
 
-local Remote = {}
-Remote.__index = Remote
+-- A worker is one SSH channel to one guest server process, which keeps one VM.
+-- The first worker holds the VM the caller sees (exec, call and state go there);
+-- exec_async jobs started while it is busy run on sibling workers (VMs with the
+-- same options in the guest), opened on demand and kept for reuse, so several
+-- jobs on one xcpng VM run at once, each result on its own channel.
+local Worker = {}
+Worker.__index = Worker
 
-function Remote:_request(req)
-  while self._busy do task.sleep(0.001) end
-  if self._dead then
-    fail("Ssh", ("the VM in guest %s is closed"):format(self.guest.address), nil, 3)
+function Worker:request(req)
+  while self.busy and not self.dead do task.sleep(0.001) end
+  if self.dead then
+    fail("Ssh", ("the VM in guest %s is closed"):format(self.address), nil, 3)
   end
-  self._busy = true
+  self.busy = true
   local ok, res = pcall(function()
     self.channel:write(json.encode(req) .. "\n")
-    local buf = self._buf
+    local buf = self.buf
     while true do
       local line, rest = buf:match("^([^\n]*)\n(.*)$")
       if line then
-        self._buf = rest
+        self.buf = rest
         return json.decode(line)
       end
       local which, data = self.channel:read()
       if which == nil then
-        self._dead = true
-        fail("Ssh", ("the bioxen server in guest %s exited (status %s): %s"):format(self.guest.address,
-          tostring(data), self._stderr), nil, 2)
+        fail("Ssh", ("the bioxen server in guest %s exited (status %s): %s"):format(self.address,
+          tostring(data), self.stderr), nil, 2)
       elseif which == "stdout" then
         buf = buf .. data
       else
-        self._stderr = (self._stderr .. data):sub(-4000)
+        self.stderr = (self.stderr .. data):sub(-4000)
       end
     end
   end)
-  self._busy = false
+  self.busy = false
   if not ok then
-    self._dead = true
+    self.dead = true
     error(res, 0)
   end
   return res
+end
+
+function Worker:close()
+  if self.closed then return end
+  self.closed = true
+  if not self.dead and not self.busy then pcall(self.request, self, { op = "close" }) end
+  self.dead = true
+  pcall(self.channel.close, self.channel)
+end
+
+local function open_worker(guest, exe, vmopts)
+  local channel = guest.ssh:open(exe .. " -e " .. shell_quote(SERVER))
+  local w = setmetatable({ channel = channel, address = guest.address, buf = "", stderr = "" }, Worker)
+  local created = w:request({ op = "create", opts = vmopts })
+  if not created.ok then
+    w:close()
+    fail(created.kind or "Runtime", ("creating the VM in guest %s: %s"):format(guest.address,
+      tostring(created.error)), nil, 2)
+  end
+  return w
+end
+
+local Remote = {}
+Remote.__index = Remote
+
+-- Requests to the caller's VM run one after another, in the order they came.
+function Remote:_request(req)
+  return self.workers[1]:request(req)
 end
 
 local function result(r)
@@ -360,18 +396,81 @@ function Remote:call(name, ...)
   return result(self:_request({ op = "call", name = name, args = args, n = n }))
 end
 
+-- An idle worker for a job: the caller's VM when it is idle, else an idle
+-- sibling, else a new sibling (up to max_jobs at once), else wait for one.
+function Remote:_worker()
+  while true do
+    local main = self.workers[1]
+    if main.dead then
+      fail("Ssh", ("the VM in guest %s is closed"):format(self.guest.address), nil, 4)
+    end
+    for _, w in ipairs(self.workers) do
+      if not w.busy and not w.dead and not w.reserved then return w end
+    end
+    local live = 0
+    for _, w in ipairs(self.workers) do if not w.dead then live = live + 1 end end
+    if live + self._opening < self.max_jobs then
+      self._opening = self._opening + 1
+      local ok, w = pcall(open_worker, self.guest, self.exe, self.vmopts)
+      self._opening = self._opening - 1
+      if not ok then error(w, 0) end
+      self.workers[#self.workers + 1] = w
+      return w
+    end
+    task.sleep(0.002)
+  end
+end
+
+--- Starts an exec without waiting; jobs run concurrently (see Worker above).
+function Remote:exec_async(code)
+  if self.workers[1].dead then
+    fail("Ssh", ("the VM in guest %s is closed"):format(self.guest.address), nil, 3)
+  end
+  local w = self:_worker()
+  w.reserved = true
+  local t = task.spawn(function()
+    w.reserved = nil
+    return result(w:request({ op = "exec", code = code }))
+  end)
+  return {
+    worker = w,
+    wait = function(_, timeout)
+      if timeout ~= nil then
+        local deadline = vm_now() + timeout
+        while t:status() == "running" do
+          if vm_now() >= deadline then
+            fail("Timeout", ("the job did not finish within %s s"):format(timeout), nil, 3)
+          end
+          task.sleep(0.005)
+        end
+      end
+      return task.wait(t)
+    end,
+    done = function() return t:status() ~= "running" end,
+    status = function() return t:status() end,
+    -- Stops the job: its guest server is stopped with its channel (a sibling's
+    -- loss does not touch the caller's VM; cancelling a job on it closes the VM).
+    cancel = function()
+      if t:status() ~= "running" then return end
+      t:cancel()
+      w.reserved = nil
+      w.dead = true
+      pcall(w.channel.close, w.channel)
+    end,
+  }
+end
+
 function Remote:status()
-  if self._dead then return "dead" end
-  if self._busy then return "busy" end
+  local main = self.workers[1]
+  if self._closed or main.dead then return "dead" end
+  if main.busy then return "busy" end
   return "idle"
 end
 
 function Remote:close()
   if self._closed then return end
   self._closed = true
-  if not self._dead then pcall(self._request, self, { op = "close" }) end
-  self._dead = true
-  pcall(self.channel.close, self.channel)
+  for _, w in ipairs(self.workers) do w:close() end
   if self.keep then
     if self.guest.ssh then pcall(self.guest.ssh.close, self.guest.ssh) end
   else
@@ -380,25 +479,92 @@ function Remote:close()
   end
 end
 
+-- ---------------------------------------------------------------- package environments
+-- env = NAME (or sandbox = "standard" with an active environment that has packages):
+-- the local environment's lockfile is uploaded and the guest's own curator
+-- reproduces it (`bioxen env import FILE --name NAME`), fetching from the servers
+-- the lockfile names. The guest's VMs then use that environment's tree.
+
+--- The lockfile of the environment a remote VM should reproduce, or nil.
+local function env_lock(opts)
+  local envs = require("bioxen.pkg").envs
+  if opts.env ~= nil then
+    if not envs.exists(opts.env) then
+      fail("NotFound", ("no package environment %q to reproduce in the guest (bioxen env list shows them)")
+        :format(opts.env), { env = opts.env }, 4)
+    end
+    return opts.env, envs.export(opts.env)
+  end
+  if opts.sandbox ~= "standard" then return nil end
+  local name = envs.active()
+  if not envs.exists(name) then return nil end
+  local ok, text = pcall(envs.export, name)
+  if not ok then return nil end -- no packages yet: nothing to reproduce, as locally
+  return name, text
+end
+
+--- Reproduces a package environment in the guest with the guest's bioxen.
+function xcpng.install_env(guest, exe, name, lock, opts)
+  opts = opts or {}
+  local what = ("guest %s (%s)"):format(guest.address, guest.name or guest.vm)
+  local have = guest:exec(("%s env export %s 2>/dev/null"):format(exe, shell_quote(name)))
+  if have.ok and have.stdout == lock then return "present" end
+  local dir = guest:exec("mkdir -p $HOME/.cache/bioxen && echo $HOME/.cache/bioxen").stdout:gsub("%s+$", "")
+  local file = ("%s/%s.lock"):format(dir, name)
+  local tmp = os.tmpname()
+  local f = assert(io.open(tmp, "wb"))
+  f:write(lock)
+  f:close()
+  local ok, e = pcall(guest.upload, guest, tmp, file)
+  os.remove(tmp)
+  if not ok then
+    fail("Ssh", ("%s: uploading the lockfile of environment %q failed: %s"):format(what, name, tostring(e)),
+      { guest = guest.address, env = name, stage = "upload" }, 3)
+  end
+  if have.ok then
+    -- an environment of that name with other packages: replaced by the lockfile's
+    guest:exec(("%s env remove %s"):format(exe, shell_quote(name)))
+  end
+  bioxen.log.info(("xcpng: installing package environment %s in %s"):format(name, what))
+  local args = ""
+  for _, s in ipairs(opts.servers or {}) do args = args .. " --server " .. shell_quote(s) end
+  local r = guest:exec(("%s env import %s --name %s --quiet%s"):format(exe, shell_quote(file),
+    shell_quote(name), args), { timeout = opts.timeout or 900 })
+  if not r.ok then
+    local out = (r.stderr ~= "" and r.stderr or r.stdout):gsub("%s+$", "")
+    local kind, msg = out:match("bioxen env: (%u%a*): (.*)$")
+    fail(kind or "Env", ("%s could not install package environment %q: %s"):format(what, name,
+      msg or (out ~= "" and out or ("exit status " .. tostring(r.status)))),
+      { guest = guest.address, env = name, stage = "install", status = r.status, stderr = r.stderr }, 3)
+  end
+  return "installed"
+end
+
 local function create_remote(opts)
   if type(opts.pool) ~= "table" then
     fail("Argument", "the xcpng backend needs pool = (a bioxen.xapi session, from bioxen.xapi.connect)")
+  end
+  -- Checked before anything is deployed: the environment to reproduce exists.
+  local env_name, lock = env_lock(opts)
+  local max_jobs = opts.max_jobs or 8
+  if max_jobs < 1 or max_jobs % 1 ~= 0 then
+    fail("Argument", ("max_jobs must be a whole number >= 1, got %s"):format(tostring(max_jobs)))
   end
   local guest = xcpng.deploy({ pool = opts.pool, template = opts.template, name = opts.name or ("bioxen-" .. opts.id),
     memory = opts.memory, vcpus = opts.vcpus, network = opts.network, sr = opts.sr, ssh = opts.ssh or {},
     address_timeout = opts.address_timeout })
   local ok, remote = pcall(function()
     local exe = xcpng.ensure_bioxen(guest, opts.guest_dir)
-    local channel = guest.ssh:open(exe .. " -e " .. shell_quote(SERVER))
-    local r = setmetatable({ guest = guest, channel = channel, keep = opts.keep, _buf = "", _stderr = "" }, Remote)
+    if env_name then
+      xcpng.install_env(guest, exe, env_name, lock, { servers = opts.env_servers, timeout = opts.env_timeout })
+    end
     local vmopts = {}
     for k, v in pairs(opts) do if not REMOTE_KEYS[k] then vmopts[k] = v end end
     vmopts.backend = opts.guest_backend
-    local created = r:_request({ op = "create", opts = vmopts })
-    if not created.ok then
-      fail(created.kind or "Runtime", "creating the VM in the guest: " .. tostring(created.error))
-    end
-    return r
+    vmopts.env = env_name
+    local main = open_worker(guest, exe, vmopts)
+    return setmetatable({ guest = guest, exe = exe, vmopts = vmopts, workers = { main }, keep = opts.keep,
+      max_jobs = max_jobs, _opening = 0 }, Remote)
   end)
   if ok then return remote end
   pcall(xcpng.destroy, guest)
@@ -407,11 +573,14 @@ end
 
 do
   local vm = require("bioxen.vm")
+  vm_now = vm.now
   vm.backends.xcpng = {
     create = create_remote,
+    remote = true,
     options = { pool = "table", template = "string", memory = "any", vcpus = "number", network = "string",
       sr = "string", ssh = "table", name = "string", address_timeout = "number", keep = "boolean",
-      guest_dir = "string", guest_backend = "string" },
+      guest_dir = "string", guest_backend = "string", env_servers = "table", env_timeout = "number",
+      max_jobs = "number" },
   }
 end
 

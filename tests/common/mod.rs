@@ -330,12 +330,20 @@ pub struct Sshd {
     pub port: u16,
     pub client_key: PathBuf,
     pub host_pub: PathBuf,
+    /// sshd's own log (its stderr)
+    pub log: PathBuf,
     child: std::process::Child,
     _dir: tempfile::TempDir,
 }
 
 impl Sshd {
     pub fn start() -> Sshd {
+        Sshd::start_with("")
+    }
+
+    /// With `extra` sshd_config lines first (sshd keeps the first value it reads,
+    /// so they override the defaults below).
+    pub fn start_with(extra: &str) -> Sshd {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         for name in ["host_key", "client_key"] {
@@ -355,7 +363,7 @@ impl Sshd {
             .unwrap()
             .port();
         let config = format!(
-            "ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
+            "{extra}ListenAddress 127.0.0.1:{port}\nHostKey {d}/host_key\nAuthorizedKeysFile {d}/authorized_keys\n\
              PidFile none\nStrictModes no\nUsePAM no\nPermitRootLogin yes\nPasswordAuthentication no\n\
              Subsystem sftp internal-sftp\nLogLevel ERROR\nMaxSessions 100\nMaxStartups 100\n\
              SetEnv HOME={d}/home\n",
@@ -366,7 +374,7 @@ impl Sshd {
         let child = Command::new("/usr/sbin/sshd")
             .args(["-D", "-e", "-f"])
             .arg(d.join("sshd_config"))
-            .stderr(Stdio::null())
+            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
             .spawn()
             .expect("start /usr/sbin/sshd (install openssh-server)");
         for _ in 0..200 {
@@ -379,6 +387,7 @@ impl Sshd {
             port,
             client_key: d.join("client_key"),
             host_pub: d.join("host_key.pub"),
+            log: d.join("sshd.log"),
             child,
             _dir: dir,
         }
@@ -386,6 +395,66 @@ impl Sshd {
 }
 
 impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The test LuaRocks mirror (tests/deps/rocks.sh builds target/rocks/repo), served by
+/// `python3 -m http.server` on a free port of 127.0.0.1; stopped on drop. The same
+/// set-up as tests/pkg.rs, for tests of other libraries that install packages.
+pub struct RocksMirror {
+    child: std::process::Child,
+    pub url: String,
+}
+
+pub fn rocks_mirror() -> RocksMirror {
+    rocks_mirror_of(&rocks_repo())
+}
+
+/// target/rocks/repo, built by tests/deps/rocks.sh when needed. Shared by parallel
+/// tests: copy it (it is about 1 MiB) before changing anything in it.
+pub fn rocks_repo() -> PathBuf {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let st = Command::new("bash")
+        .arg(root.join("tests/deps/rocks.sh"))
+        .status()
+        .expect("run tests/deps/rocks.sh");
+    assert!(
+        st.success(),
+        "tests/deps/rocks.sh failed: the test mirror is missing"
+    );
+    root.join("target/rocks/repo")
+}
+
+/// Serves `dir` (a LuaRocks repository) like `rocks_mirror`.
+pub fn rocks_mirror_of(dir: &Path) -> RocksMirror {
+    use std::io::BufRead;
+    let mut child = Command::new("python3")
+        .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("python3 -m http.server (python3 is a test peer)");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let port = line
+        .split(" port ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no port in {line:?}"))
+        .to_string();
+    RocksMirror {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+    }
+}
+
+impl Drop for RocksMirror {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

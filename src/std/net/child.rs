@@ -220,7 +220,8 @@ fn registry() -> &'static Mutex<HashMap<String, Extras>> {
     R.get_or_init(Default::default)
 }
 
-/// Records (or, when empty, forgets) the extras of process VM `id`.
+/// Records (or, when empty, forgets) the extras of a process VM or session
+/// under its key (`vm:ID:SERIAL`, `session:ID`).
 pub fn register(id: &str, extras: Extras) {
     let mut r = registry().lock().unwrap();
     if extras.is_empty() {
@@ -230,7 +231,7 @@ pub fn register(id: &str, extras: Extras) {
     }
 }
 
-/// The bytes to append to process VM `id`'s INIT frame (empty when it has no extras).
+/// The bytes to append to the INIT frame of the process registered under `id` (empty when none).
 pub fn init_payload(id: &str) -> Vec<u8> {
     let mut out = Vec::new();
     if let Some(x) = registry().lock().unwrap().get(id) {
@@ -239,7 +240,7 @@ pub fn init_payload(id: &str) -> Vec<u8> {
     out
 }
 
-/// Host side: serves a channel request from process VM `id`.
+/// Host side: serves a channel request from the process registered under `id`.
 pub fn serve_channel(id: &str, req: &[u8]) -> Vec<u8> {
     let channels = registry()
         .lock()

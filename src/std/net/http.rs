@@ -21,6 +21,16 @@ impl reqwest::dns::Resolve for InlineResolver {
 }
 
 pub fn client(policy: &Policy) -> LuaResult<reqwest::Client> {
+    build(builder(policy))
+}
+
+fn build(b: reqwest::ClientBuilder) -> LuaResult<reqwest::Client> {
+    b.build().map_err(|e| {
+        BioxenError::new("Networking", format!("cannot start the HTTP client: {e}")).into_lua_err()
+    })
+}
+
+fn builder(policy: &Policy) -> reqwest::ClientBuilder {
     let mut b =
         reqwest::Client::builder().user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")));
     if super::child::single_threaded() {
@@ -44,12 +54,47 @@ pub fn client(policy: &Policy) -> LuaResult<reqwest::Client> {
             }
         }));
     }
-    b.build().map_err(|e| {
-        BioxenError::new("Networking", format!("cannot start the HTTP client: {e}")).into_lua_err()
-    })
+    b
+}
+
+/// The TLS problem behind a failed request, if that is what it was: rustls's
+/// error somewhere in the cause chain (io errors hide theirs in `get_ref`).
+fn tls_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t.to_string());
+        }
+        if let Some(inner) = err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| tls_cause(i))
+        {
+            return Some(inner);
+        }
+        next = err.source();
+    }
+    None
 }
 
 fn http_err(url: &str, e: reqwest::Error) -> mlua::Error {
+    if let Some(tls) = tls_cause(&e) {
+        let hint = if tls.contains("not valid for name") {
+            "Use the host name the certificate was issued for"
+        } else {
+            "To trust a private or self-signed certificate, pass ca = \"path/to/cert.pem\" \
+             (or verify_tls = false, for testing only)"
+        };
+        return BioxenError::new(
+            "Networking",
+            format!(
+                "HTTPS request to {url} failed: the server's TLS certificate was not accepted ({tls}). {hint}"
+            ),
+        )
+        .with("url", url)
+        .with("tls", tls)
+        .into_lua_err();
+    }
     let mut text = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -62,6 +107,69 @@ fn http_err(url: &str, e: reqwest::Error) -> mlua::Error {
     )
     .with("url", url)
     .into_lua_err()
+}
+
+/// The request's own client when it asks for other TLS trust than the
+/// default: `ca` (a PEM file, or PEM text; a sandboxed VM may only give text)
+/// added to the trusted roots, or `verify_tls = false` (logged as a warning).
+fn tls_client(policy: &Policy, req: &Table, url: &str) -> LuaResult<Option<reqwest::Client>> {
+    let ca: Option<String> = req.get("ca")?;
+    let verify = match req.get::<mlua::Value>("verify_tls")? {
+        mlua::Value::Nil => true,
+        mlua::Value::Boolean(b) => b,
+        other => {
+            return Err(BioxenError::new(
+                "Argument",
+                format!(
+                    "verify_tls must be true or false, got a {}",
+                    other.type_name()
+                ),
+            )
+            .into_lua_err());
+        }
+    };
+    if ca.is_none() && verify {
+        return Ok(None);
+    }
+    let mut b = builder(policy);
+    if let Some(ca) = ca {
+        let pem = if ca.trim_start().starts_with("-----BEGIN") {
+            ca.into_bytes()
+        } else if policy.is_some() {
+            return Err(BioxenError::new(
+                "Sandbox",
+                format!(
+                    "ca = {ca:?}: a sandboxed VM cannot read files; pass the certificate's PEM text instead"
+                ),
+            )
+            .into_lua_err());
+        } else {
+            std::fs::read(&ca).map_err(|e| {
+                BioxenError::new("Argument", format!("cannot read the ca file {ca:?}: {e}"))
+                    .with("path", ca.clone())
+                    .into_lua_err()
+            })?
+        };
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .ok()
+            .filter(|c| !c.is_empty())
+            .ok_or_else(|| {
+                BioxenError::new(
+                    "Argument",
+                    "ca holds no PEM certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+                )
+                .into_lua_err()
+            })?;
+        b = b.tls_certs_merge(certs);
+    }
+    if !verify {
+        tracing::warn!(
+            "TLS certificate verification is OFF for {url} (verify_tls = false): \
+             anyone on the path can read and change this request"
+        );
+        b = b.danger_accept_invalid_certs(true);
+    }
+    build(b).map(Some)
 }
 
 pub async fn request(
@@ -99,6 +207,7 @@ pub async fn request(
         reqwest::Method::from_bytes(method.to_ascii_uppercase().as_bytes()).map_err(|_| {
             BioxenError::new("Argument", format!("bad HTTP method {method:?}")).into_lua_err()
         })?;
+    let client = tls_client(&policy, &req, &url)?.unwrap_or(client);
     let mut rb = client.request(method, parsed);
     if let Some(headers) = req.get::<Option<Table>>("headers")? {
         for pair in headers.pairs::<String, String>() {

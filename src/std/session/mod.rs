@@ -77,18 +77,31 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
 /// `create(opts)`: a thread or process session; opts as `vm.create`'s.
 fn create(_: &Lua, opts: Table) -> LuaResult<Handle> {
     let backend: Option<String> = opts.raw_get("backend")?;
+    // networked/grants/channels, as for VMs (bioxen.net, bioxen.channel)
+    let extras = crate::library::net::child::Extras::parse(&opts)?;
     let parsed = crate::library::vm::parse_options(&opts)?;
     let id = parsed.id.clone();
     let b: Arc<dyn Backend> = match backend.as_deref().unwrap_or("thread") {
-        "thread" => Arc::new(thread::create(parsed)?),
-        "process" => Arc::new(process::create(parsed).map_err(|e| {
-            BioxenError::new(
-                "ProcessRegistry",
-                format!("cannot start the process of session {id}: {e}"),
-            )
-            .with("id", id.clone())
-            .into_lua_err()
-        })?),
+        "thread" => {
+            let s = thread::create(parsed)?;
+            if !extras.is_empty() {
+                s.with_lua(|lua| extras.install(lua)).transpose()?;
+            }
+            Arc::new(s)
+        }
+        "process" => {
+            let key = process::extras_key(&id);
+            crate::library::net::child::register(&key, extras);
+            Arc::new(process::create(parsed).map_err(|e| {
+                crate::library::net::child::register(&key, Default::default());
+                BioxenError::new(
+                    "ProcessRegistry",
+                    format!("cannot start the process of session {id}: {e}"),
+                )
+                .with("id", id.clone())
+                .into_lua_err()
+            })?)
+        }
         other => {
             return Err(crate::runtime::error::error(
                 "Argument",

@@ -49,8 +49,14 @@ struct Inner {
 
 pub struct ProcessSession(Arc<Inner>);
 
+/// The key a session's channels and grants are registered under (apart from
+/// process VMs of the same id).
+pub fn extras_key(id: &str) -> String {
+    format!("session:{id}")
+}
+
 pub fn create(opts: Options) -> Result<ProcessSession, String> {
-    let proc = vmproc::start_session(&opts)?;
+    let proc = vmproc::start_session(&opts, &extras_key(&opts.id))?;
     let inner = Arc::new(Inner {
         id: opts.id.clone(),
         front: Arc::new(Front::default()),
@@ -142,6 +148,17 @@ fn reader(inner: Arc<Inner>, proc: Proc) {
                 let _ = protocol::write_all_fd(
                     io.tx,
                     &protocol::frame(protocol::MODULE_SOURCE, &reply),
+                );
+            }
+            // A channel handed to the session (`channels = {...}`), used by
+            // the code being evaluated: served against the host's queue.
+            protocol::CHANNEL_OP => {
+                let reply =
+                    crate::library::net::child::serve_channel(&extras_key(&inner.id), &payload);
+                let io = inner.io.lock().unwrap();
+                let _ = protocol::write_all_fd(
+                    io.tx,
+                    &protocol::frame(protocol::CHANNEL_REPLY, &reply),
                 );
             }
             _ => break,
@@ -257,6 +274,8 @@ impl Backend for ProcessSession {
         if self.0.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        // its channels are no longer reachable from it
+        crate::library::net::child::register(&extras_key(&self.0.id), Default::default());
         // The reader thread sees the pipe close, reaps the process and
         // fails whatever was pending.
         if self.0.io.lock().unwrap().alive {

@@ -60,6 +60,13 @@ pub fn create(opts: Options) -> mlua::Result<ThreadSession> {
     })))
 }
 
+impl ThreadSession {
+    /// Runs `f` on the session's Lua state (None once it is closed).
+    pub fn with_lua<R>(&self, f: impl FnOnce(&mlua::Lua) -> R) -> Option<R> {
+        self.0.child.lock().unwrap().as_ref().map(|c| f(&c.lua))
+    }
+}
+
 impl Inner {
     fn push(self: &Arc<Self>, item: Item) {
         let mut q = self.queue.lock().unwrap();

@@ -32,8 +32,14 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             let restart = opts.raw_get::<Option<bool>>("restart")?.unwrap_or(true);
             let extras = crate::library::net::child::Extras::parse(&opts)?;
             let opts = parse_options(&opts)?;
-            crate::library::net::child::register(&opts.id, extras);
-            process::create(opts, restart)
+            // one key per VM, so a closed VM's id reused later never shares its channels
+            static SERIAL: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let serial = SERIAL.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let key = format!("vm:{}:{serial}", opts.id);
+            crate::library::net::child::register(&key, extras);
+            process::create(opts, restart, key.clone()).inspect_err(|_| {
+                crate::library::net::child::register(&key, Default::default());
+            })
         })
         .function("process_pool", |_, n: usize| {
             process::set_pool_size(n.min(64));

@@ -346,12 +346,16 @@ fn acquire() -> std::io::Result<Proc> {
 }
 
 /// Starts a child for an interactive session (src/std/session/process.rs).
-pub fn start_session(opts: &Options) -> Result<Proc, String> {
-    start(opts)
+/// A session's process: its channels and grants are registered under `key`
+/// (see `crate::library::net::child::register`), not under the VM id.
+pub fn start_session(opts: &Options, key: &str) -> Result<Proc, String> {
+    start(opts, key)
 }
 
 /// Starts (or takes from the pool) a child and builds its VM state.
-fn start(opts: &Options) -> Result<Proc, String> {
+/// Starts (or takes from the pool) a child and builds its VM state; its
+/// networking and channels are those registered under `key`.
+fn start(opts: &Options, key: &str) -> Result<Proc, String> {
     let mut last = String::new();
     for _ in 0..2 {
         let p = match &opts.lua_executable {
@@ -362,7 +366,7 @@ fn start(opts: &Options) -> Result<Proc, String> {
         let mut payload = Vec::new();
         opts.encode(&mut payload);
         // networked/grants/channels (bioxen.net, bioxen.channel)
-        payload.extend(crate::library::net::child::init_payload(&opts.id));
+        payload.extend(crate::library::net::child::init_payload(key));
         if protocol::write_all_fd(p.tx(), &protocol::frame(protocol::INIT, &payload)).is_err() {
             last = p.death().1;
             continue;
@@ -388,6 +392,9 @@ enum Work {
 
 pub struct ProcShared {
     pub id: String,
+    /// Where this VM's networking and channels are registered
+    /// (`crate::library::net::child::register`), apart from any other VM's.
+    extras_key: String,
     opts: Options,
     restart: bool,
     proc: Mutex<Option<Proc>>,
@@ -420,7 +427,7 @@ impl ProcShared {
                     ),
                 );
             }
-            match start(&self.opts) {
+            match start(&self.opts, &self.extras_key) {
                 Ok(p) => {
                     self.pid.store(p.pid, Ordering::SeqCst);
                     *g = Some(p);
@@ -531,7 +538,8 @@ impl ProcShared {
                     .map_err(|_| ReadError::Closed)?;
                 }
                 protocol::CHANNEL_OP => {
-                    let reply = crate::library::net::child::serve_channel(&self.id, &payload);
+                    let reply =
+                        crate::library::net::child::serve_channel(&self.extras_key, &payload);
                     protocol::write_all_fd(
                         p.tx(),
                         &protocol::frame(protocol::CHANNEL_REPLY, &reply),
@@ -561,6 +569,8 @@ impl ProcShared {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
+        // its channels are no longer held for it
+        crate::library::net::child::register(&self.extras_key, Default::default());
         match self.proc.try_lock() {
             Ok(mut g) => {
                 if let Some(p) = g.take() {
@@ -645,10 +655,12 @@ impl Drop for ProcessVm {
     }
 }
 
-pub fn create(opts: Options, restart: bool) -> LuaResult<ProcessVm> {
-    let p = start(&opts).map_err(|e| error("Crashed", e))?;
+/// A process VM whose networking and channels were registered under `extras_key`.
+pub fn create(opts: Options, restart: bool, extras_key: String) -> LuaResult<ProcessVm> {
+    let p = start(&opts, &extras_key).map_err(|e| error("Crashed", e))?;
     Ok(ProcessVm(Arc::new(ProcShared {
         id: opts.id.clone(),
+        extras_key,
         pid: AtomicI32::new(p.pid),
         proc: Mutex::new(Some(p)),
         opts,

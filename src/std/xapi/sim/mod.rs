@@ -424,6 +424,17 @@ impl State {
             "VM" => {
                 f.insert("VIFs".into(), refs("VIF", "VM"));
                 f.insert("VBDs".into(), refs("VBD", "VM"));
+                f.insert("snapshots".into(), refs("VM", "snapshot_of"));
+                f.insert("children".into(), refs("VM", "parent"));
+                let flag = |k: &str| matches!(obj.fields.get(k), Some(Value::Bool(true)));
+                f.insert(
+                    "allowed_operations".into(),
+                    vm_allowed_operations(
+                        flag("is_a_template"),
+                        flag("is_a_snapshot"),
+                        &self.field(r, "power_state"),
+                    ),
+                );
             }
             "host" => {
                 f.insert("resident_VMs".into(), refs("VM", "resident_on"));
@@ -443,6 +454,7 @@ impl State {
             }
             "VDI" => {
                 f.insert("VBDs".into(), refs("VBD", "VDI"));
+                f.insert("snapshots".into(), refs("VDI", "snapshot_of"));
             }
             "host_metrics" => {
                 let host = self.refs_where("host", "metrics", r);
@@ -523,12 +535,71 @@ fn arg_float(v: &Value, name: &str) -> R<f64> {
 // ---------------------------------------------------------------- the pool
 
 mod tempfile_dir {
+    use std::path::{Path, PathBuf};
+
+    const PREFIX: &str = "bioxen-xapi-sim-";
+
     /// The simulator's scratch folder (keys, sshd configs), removed on drop.
-    pub struct Dir(pub std::path::PathBuf);
+    /// Its name records the owning process (`PREFIX-PID-STARTTIME-ID`) so that
+    /// the folders of a simulator that was killed (drop never ran) can be
+    /// told apart from live ones and removed by the next simulator.
+    pub struct Dir(pub PathBuf);
     impl Drop for Dir {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
+    }
+
+    /// A process's start time (clock ticks since boot, /proc/PID/stat field 22):
+    /// with the pid, it names one process even after the pid is reused.
+    pub fn start_time(pid: u32) -> Option<u64> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(19)?
+            .parse()
+            .ok()
+    }
+
+    /// A new scratch folder under `tmp`, named after this process.
+    pub fn create(tmp: &Path, id: &str) -> Result<Dir, String> {
+        let pid = std::process::id();
+        let started = start_time(pid).unwrap_or(0);
+        let dir = tmp.join(format!("{PREFIX}{pid}-{started}-{id}"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        Ok(Dir(dir))
+    }
+
+    /// Removes the scratch folders under `tmp` whose owning process is gone
+    /// (no such pid, or the pid now belongs to a process started later).
+    /// Folders of live simulators, and names it does not know, are kept.
+    /// Returns the removed folders.
+    pub fn sweep_stale(tmp: &Path) -> Vec<PathBuf> {
+        let mut removed = Vec::new();
+        let Ok(entries) = std::fs::read_dir(tmp) else {
+            return removed;
+        };
+        for e in entries.flatten() {
+            let name = e.file_name();
+            let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(PREFIX)) else {
+                continue;
+            };
+            let mut parts = rest.splitn(3, '-');
+            let (Some(pid), Some(started), Some(_)) = (parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            let (Ok(pid), Ok(started)) = (pid.parse::<u32>(), started.parse::<u64>()) else {
+                continue;
+            };
+            let alive = start_time(pid).is_some_and(|t| t == started || started == 0);
+            if !alive && std::fs::remove_dir_all(e.path()).is_ok() {
+                removed.push(e.path());
+            }
+        }
+        removed
     }
 }
 
@@ -543,10 +614,14 @@ impl Pool {
             return Err("the pool file lists no hosts: a pool needs at least one".into());
         }
         let mut rng = Rng::new();
-        let dir = std::env::temp_dir().join(format!("bioxen-xapi-sim-{}", rng.uuid()));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let dir = tempfile_dir::Dir(dir);
+        let tmp = std::env::temp_dir();
+        for stale in tempfile_dir::sweep_stale(&tmp) {
+            tracing::info!(
+                "xapi-sim: removed {} (left by a simulator that was killed)",
+                stale.display()
+            );
+        }
+        let dir = tempfile_dir::create(&tmp, &rng.uuid())?;
         let (ssh_key, authorized_key) = guest::client_key(&dir.0, spec.authorized_key.as_deref())?;
         let mut st = State {
             objects: HashMap::new(),
@@ -949,7 +1024,8 @@ impl Pool {
                 st.event("VM", "mod", &vm);
                 Ok(s(r))
             }
-            ("VIF", "destroy") | ("VBD", "destroy") => {
+            ("VBD", op) if VBD_OPS.contains(&op) => self.vbd(st, op, p),
+            ("VIF", "destroy") => {
                 let r = arg_str(&p[0], "self")?;
                 st.get(&r, class)?;
                 let vm = st.field(&r, "VM");
@@ -973,7 +1049,21 @@ impl Pool {
                     .transpose()?
                     .unwrap_or(0);
                 let name = rec_str(&rec, "name_label").unwrap_or_default();
-                Ok(s(new_vdi(st, &sr, &name, size)?))
+                let r = new_vdi(st, &sr, &name, size)?;
+                for k in ["read_only", "sharable"] {
+                    if let Some(v @ Value::Bool(_)) = rec.get(k) {
+                        st.set(&r, k, v.clone());
+                    }
+                }
+                for k in ["name_description", "type"] {
+                    if let Ok(v) = rec_str(&rec, k) {
+                        st.set(&r, k, s(v));
+                    }
+                }
+                if let Some(v @ Value::Struct(_)) = rec.get("other_config") {
+                    st.set(&r, "other_config", v.clone());
+                }
+                Ok(s(r))
             }
             ("VDI", "destroy") => {
                 let r = arg_str(&p[0], "self")?;
@@ -984,8 +1074,11 @@ impl Pool {
                         return fail("VDI_IN_USE", &[&r, "destroy"]);
                     }
                 }
+                // XAPI destroys the (detached) VBDs with the VDI.
                 for vbd in st.refs_where("VBD", "VDI", &r) {
-                    st.set(&vbd, "VDI", s(NULL));
+                    let vm = st.field(&vbd, "VM");
+                    st.remove(&vbd);
+                    st.event("VM", "mod", &vm);
                 }
                 st.remove(&r);
                 Ok(s(""))
@@ -1081,7 +1174,74 @@ impl Pool {
             }
             Ok(())
         };
+        let snapshot = matches!(
+            st.objects[&vm].fields.get("is_a_snapshot"),
+            Some(Value::Bool(true))
+        );
+        // A snapshot allows only these (xapi_vm_lifecycle's check_snapshot).
+        if snapshot && !["clone", "copy", "destroy", "hard_shutdown", "revert"].contains(&op) {
+            return fail("VM_IS_SNAPSHOT", &[&vm, &op.to_lowercase()]);
+        }
         match op {
+            "snapshot" => {
+                let name = arg_str(&p[1], "new_name")?;
+                if template {
+                    return fail("VM_IS_TEMPLATE", &[&vm, "snapshot"]);
+                }
+                if power != "Halted" && power != "Running" {
+                    return fail(
+                        "VM_BAD_POWER_STATE",
+                        &[&vm, "halted, running", &power.to_lowercase()],
+                    );
+                }
+                let when = timestamp();
+                let mut f = st.objects[&vm].fields.clone();
+                for (k, v) in [
+                    ("name_label", s(&name)),
+                    ("power_state", s("Halted")),
+                    ("is_a_template", Value::Bool(true)),
+                    ("is_a_snapshot", Value::Bool(true)),
+                    ("snapshot_of", s(&vm)),
+                    ("snapshot_time", s(&when)),
+                    ("resident_on", s(NULL)),
+                    ("guest_metrics", s(NULL)),
+                    ("domid", int(-1)),
+                    ("parent", s(NULL)),
+                ] {
+                    f.insert(k.into(), v);
+                }
+                let metrics = st.add(
+                    "VM_metrics",
+                    fields(vec![("memory_actual", int(0)), ("VCPUs_number", int(0))]),
+                );
+                f.insert("metrics".into(), s(metrics));
+                let snap = st.add("VM", f);
+                for vbd in st.refs_where("VBD", "VM", &vm) {
+                    let mut vf = st.objects[&vbd].fields.clone();
+                    let vdi = st.field(&vbd, "VDI");
+                    if st.objects.contains_key(&vdi) {
+                        let sr = st.field(&vdi, "SR");
+                        let size = st.int_field(&vdi, "virtual_size");
+                        let label = st.field(&vdi, "name_label");
+                        let copy = new_vdi(st, &sr, &label, size)?;
+                        st.set(&copy, "is_a_snapshot", Value::Bool(true));
+                        st.set(&copy, "snapshot_of", s(&vdi));
+                        st.set(&copy, "snapshot_time", s(&when));
+                        vf.insert("VDI".into(), s(copy));
+                    }
+                    vf.insert("VM".into(), s(&snap));
+                    vf.insert("currently_attached".into(), Value::Bool(false));
+                    st.add("VBD", vf);
+                }
+                for vif in st.refs_where("VIF", "VM", &vm) {
+                    let mut vf = st.objects[&vif].fields.clone();
+                    vf.insert("VM".into(), s(&snap));
+                    vf.insert("currently_attached".into(), Value::Bool(false));
+                    st.add("VIF", vf);
+                }
+                st.event("VM", "mod", &vm);
+                Ok(s(snap))
+            }
             "clone" | "copy" => {
                 let name = arg_str(&p[1], "new_name")?;
                 if power != "Halted" {
@@ -1099,6 +1259,9 @@ impl Pool {
                 f.insert("power_state".into(), s("Halted"));
                 f.insert("resident_on".into(), s(NULL));
                 f.insert("guest_metrics".into(), s(NULL));
+                f.insert("is_a_snapshot".into(), Value::Bool(false));
+                f.insert("snapshot_of".into(), s(NULL));
+                f.insert("parent".into(), s(&vm));
                 let metrics = st.add(
                     "VM_metrics",
                     fields(vec![("memory_actual", int(0)), ("VCPUs_number", int(0))]),
@@ -1147,19 +1310,7 @@ impl Pool {
                     if size > 0 {
                         let label = format!("{} 0", st.field(&vm, "name_label"));
                         let vdi = new_vdi(st, &sr, &label, size)?;
-                        st.add(
-                            "VBD",
-                            fields(vec![
-                                ("VM", s(&vm)),
-                                ("VDI", s(&vdi)),
-                                ("userdevice", s("0")),
-                                ("bootable", Value::Bool(true)),
-                                ("mode", s("RW")),
-                                ("type", s("Disk")),
-                                ("currently_attached", Value::Bool(false)),
-                                ("other_config", empty_map()),
-                            ]),
-                        );
+                        st.add("VBD", vbd_fields(&vm, &vdi, "0", "Disk", "RW", true));
                     }
                     let mut other = other.clone();
                     other.remove("disks");
@@ -1392,6 +1543,141 @@ impl Pool {
             }
             _ => fail("MESSAGE_METHOD_UNKNOWN", &[&format!("VM.{op}")]),
         }
+    }
+
+    /// VBD.create/destroy/insert/eject/plug/unplug with XAPI's checks
+    /// (xapi_vbd.ml, xapi_vbd_helpers.ml).
+    fn vbd(&self, st: &mut State, op: &str, p: &[Value]) -> R<Value> {
+        if op == "create" {
+            let rec = record_arg(&p[0])?;
+            let vm = rec_str(&rec, "VM")?;
+            st.get(&vm, "VM")?;
+            let vdi = rec_str(&rec, "VDI").unwrap_or_else(|_| NULL.into());
+            let kind = rec_str(&rec, "type")?;
+            let mode = rec_str(&rec, "mode")?;
+            let userdevice = rec_str(&rec, "userdevice")?;
+            let flag = |k: &str| matches!(rec.get(k), Some(Value::Bool(true)));
+            let empty = flag("empty");
+            if !["Disk", "CD", "Floppy"].contains(&kind.as_str()) {
+                return fail("FIELD_TYPE_ERROR", &["type"]);
+            }
+            if !["RW", "RO"].contains(&mode.as_str()) {
+                return fail("FIELD_TYPE_ERROR", &["mode"]);
+            }
+            if !empty {
+                st.get(&vdi, "VDI")?;
+            }
+            if kind == "CD" && mode != "RO" {
+                return fail("VBD_CDS_MUST_BE_READONLY", &[]);
+            }
+            if kind != "CD" && empty {
+                return fail("VBD_NOT_REMOVABLE_MEDIA", &["in constructor"]);
+            }
+            if !empty
+                && mode == "RW"
+                && matches!(
+                    st.objects[&vdi].fields.get("read_only"),
+                    Some(Value::Bool(true))
+                )
+            {
+                return fail("VDI_READONLY", &[&vdi]);
+            }
+            let used: Vec<String> = st
+                .refs_where("VBD", "VM", &vm)
+                .iter()
+                .map(|b| st.field(b, "userdevice"))
+                .collect();
+            let userdevice = if userdevice == "autodetect" {
+                match (0..16).map(|n| n.to_string()).find(|d| !used.contains(d)) {
+                    Some(d) => d,
+                    None => return fail("INVALID_DEVICE", &[&userdevice]),
+                }
+            } else {
+                match userdevice.parse::<u32>() {
+                    Ok(n) if n < 16 => userdevice,
+                    _ => return fail("INVALID_DEVICE", &[&userdevice]),
+                }
+            };
+            if used.contains(&userdevice) {
+                return fail("DEVICE_ALREADY_EXISTS", &[&userdevice]);
+            }
+            let vdi = if empty { NULL.to_string() } else { vdi };
+            let mut f = vbd_fields(&vm, &vdi, &userdevice, &kind, &mode, flag("bootable"));
+            for k in ["other_config", "qos_algorithm_params"] {
+                if let Some(v @ Value::Struct(_)) = rec.get(k) {
+                    f.insert(k.into(), v.clone());
+                }
+            }
+            if let Ok(q) = rec_str(&rec, "qos_algorithm_type") {
+                f.insert("qos_algorithm_type".into(), s(q));
+            }
+            if let Some(Value::Bool(u)) = rec.get("unpluggable") {
+                f.insert("unpluggable".into(), Value::Bool(*u));
+            }
+            let r = st.add("VBD", f);
+            st.event("VM", "mod", &vm);
+            return Ok(s(r));
+        }
+        let r = arg_str(&p[0], "self")?;
+        st.get(&r, "VBD")?;
+        let vm = st.field(&r, "VM");
+        let power = st.field(&vm, "power_state");
+        let attached = matches!(
+            st.objects[&r].fields.get("currently_attached"),
+            Some(Value::Bool(true))
+        );
+        let empty = matches!(st.objects[&r].fields.get("empty"), Some(Value::Bool(true)));
+        let cd = st.field(&r, "type") == "CD";
+        match op {
+            "destroy" => {
+                if attached {
+                    let (u, vu) = (st.field(&r, "uuid"), st.field(&vm, "uuid"));
+                    return fail(
+                        "OPERATION_NOT_ALLOWED",
+                        &[&format!("VBD '{u}' still attached to '{vu}'")],
+                    );
+                }
+                st.remove(&r);
+            }
+            "insert" | "eject" => {
+                if power == "Suspended" {
+                    return fail("VM_BAD_POWER_STATE", &[&vm, "halted, running", "suspended"]);
+                }
+                if !cd {
+                    return fail("VBD_NOT_REMOVABLE_MEDIA", &[&r]);
+                }
+                if op == "insert" {
+                    let vdi = arg_str(&p[1], "vdi")?;
+                    st.get(&vdi, "VDI")?;
+                    if !empty {
+                        return fail("VBD_NOT_EMPTY", &[&r]);
+                    }
+                    st.set(&r, "VDI", s(&vdi));
+                    st.set(&r, "empty", Value::Bool(false));
+                } else {
+                    if empty {
+                        return fail("VBD_IS_EMPTY", &[&r]);
+                    }
+                    st.set(&r, "VDI", s(NULL));
+                    st.set(&r, "empty", Value::Bool(true));
+                }
+            }
+            _ => {
+                if power != "Running" {
+                    return fail(
+                        "VM_BAD_POWER_STATE",
+                        &[&vm, "running", &power.to_lowercase()],
+                    );
+                }
+                match (op, attached) {
+                    ("plug", true) => return fail("DEVICE_ALREADY_ATTACHED", &[&r]),
+                    ("unplug", false) => return fail("DEVICE_ALREADY_DETACHED", &[&r]),
+                    _ => st.set(&r, "currently_attached", Value::Bool(op == "plug")),
+                }
+            }
+        }
+        st.event("VM", "mod", &vm);
+        Ok(s(""))
     }
 
     /// Powers a VM off: stops its guest, drops its metrics and residency.
@@ -1659,6 +1945,7 @@ fn new_vdi(st: &mut State, sr: &str, label: &str, size: i64) -> R<String> {
             &[&size.to_string(), &(physical - used).to_string()],
         );
     }
+    let location = st.rng.uuid();
     Ok(st.add(
         "VDI",
         fields(vec![
@@ -1671,6 +1958,24 @@ fn new_vdi(st: &mut State, sr: &str, label: &str, size: i64) -> R<String> {
             ("sharable", Value::Bool(false)),
             ("read_only", Value::Bool(false)),
             ("other_config", empty_map()),
+            ("is_a_snapshot", Value::Bool(false)),
+            ("snapshot_of", s(NULL)),
+            ("snapshot_time", s("19700101T00:00:00Z")),
+            ("managed", Value::Bool(true)),
+            ("missing", Value::Bool(false)),
+            ("storage_lock", Value::Bool(false)),
+            ("location", s(location)),
+            ("parent", s(NULL)),
+            ("sm_config", empty_map()),
+            ("xenstore_data", empty_map()),
+            ("current_operations", empty_map()),
+            (
+                "allowed_operations",
+                Value::Array(vec![s("clone"), s("copy"), s("destroy"), s("snapshot")]),
+            ),
+            ("on_boot", s("persist")),
+            ("allow_caching", Value::Bool(false)),
+            ("tags", Value::Array(vec![])),
         ]),
     ))
 }
@@ -1715,11 +2020,121 @@ fn new_vm(
             ("tags", Value::Array(vec![])),
             ("blocked_operations", empty_map()),
             ("other_config", Value::Struct(other)),
+            // Further fields SDK users read (XAPI's names and defaults).
+            ("snapshot_of", s(NULL)),
+            ("snapshot_time", s("19700101T00:00:00Z")),
+            ("parent", s(NULL)),
+            ("current_operations", empty_map()),
+            ("user_version", int(1)),
+            ("actions_after_shutdown", s("destroy")),
+            ("actions_after_reboot", s("restart")),
+            ("actions_after_crash", s("restart")),
+            ("VCPUs_params", empty_map()),
+            ("HVM_boot_params", empty_map()),
+            ("PV_bootloader", s("")),
+            ("PV_kernel", s("")),
+            ("PV_ramdisk", s("")),
+            ("PV_bootloader_args", s("")),
+            ("PV_legacy_args", s("")),
+            ("xenstore_data", empty_map()),
+            ("ha_restart_priority", s("")),
+            ("suspend_VDI", s(NULL)),
+            ("appliance", s(NULL)),
+            ("consoles", Value::Array(vec![])),
+            ("crash_dumps", Value::Array(vec![])),
+            ("bios_strings", empty_map()),
+            ("has_vendor_device", Value::Bool(false)),
+            ("hardware_platform_version", int(0)),
+            ("version", int(0)),
+            ("generation_id", s("")),
+            ("is_default_template", Value::Bool(false)),
+            ("recommendations", s("")),
         ]),
     )
 }
 
+/// A VBD record with XAPI's fields.
+fn vbd_fields(
+    vm: &str,
+    vdi: &str,
+    userdevice: &str,
+    kind: &str,
+    mode: &str,
+    bootable: bool,
+) -> BTreeMap<String, Value> {
+    fields(vec![
+        ("VM", s(vm)),
+        ("VDI", s(vdi)),
+        ("device", s("")),
+        ("userdevice", s(userdevice)),
+        ("bootable", Value::Bool(bootable)),
+        ("mode", s(mode)),
+        ("type", s(kind)),
+        ("unpluggable", Value::Bool(true)),
+        ("empty", Value::Bool(vdi == NULL)),
+        ("currently_attached", Value::Bool(false)),
+        ("storage_lock", Value::Bool(false)),
+        ("status_code", int(0)),
+        ("status_detail", s("")),
+        ("runtime_properties", empty_map()),
+        ("other_config", empty_map()),
+        ("qos_algorithm_type", s("")),
+        ("qos_algorithm_params", empty_map()),
+        ("qos_supported_algorithms", Value::Array(vec![])),
+        ("current_operations", empty_map()),
+        ("metrics", s(NULL)),
+    ])
+}
+
+/// The operations XAPI would allow on a VM now (a subset of its vm_operations).
+fn vm_allowed_operations(template: bool, snapshot: bool, power: &str) -> Value {
+    let ops: &[&str] = if snapshot {
+        &["revert", "clone", "copy", "export", "destroy"]
+    } else if template {
+        &[
+            "clone",
+            "copy",
+            "export",
+            "provision",
+            "destroy",
+            "changing_memory_limits",
+            "changing_VCPUs",
+        ]
+    } else {
+        match power {
+            "Halted" => &[
+                "start",
+                "start_on",
+                "clone",
+                "copy",
+                "snapshot",
+                "export",
+                "provision",
+                "destroy",
+                "changing_memory_limits",
+                "changing_VCPUs",
+                "make_into_template",
+            ],
+            "Running" => &[
+                "clean_shutdown",
+                "hard_shutdown",
+                "clean_reboot",
+                "hard_reboot",
+                "pause",
+                "snapshot",
+                "changing_dynamic_range",
+            ],
+            "Paused" => &["unpause", "hard_shutdown", "hard_reboot"],
+            _ => &["hard_shutdown"],
+        }
+    };
+    Value::Array(ops.iter().map(|o| s(*o)).collect())
+}
+
+const VBD_OPS: &[&str] = &["create", "destroy", "insert", "eject", "plug", "unplug"];
+
 const VM_OPS: &[&str] = &[
+    "snapshot",
     "clone",
     "copy",
     "provision",
@@ -1755,7 +2170,9 @@ fn arity(class: &str, op: &str) -> Option<usize> {
         (_, "remove_from_other_config") => 3,
         ("pool", "get_master" | "designate_new_master") => 2,
         ("host", "compute_free_memory") => 2,
-        ("VM", "clone") => 3,
+        ("VM", "clone" | "snapshot") => 3,
+        ("VBD", "create" | "eject" | "plug" | "unplug") => 2,
+        ("VBD", "insert") => 3,
         ("VM", "copy") => 4,
         ("VM", "start") => 4,
         ("VM", "start_on") => 5,
