@@ -1,0 +1,299 @@
+-- bioxen.pkg.build: how one package is built into a tree: LuaRocks' variables,
+-- the builtin/make/cmake/command build types, external dependencies, install tables.
+local U = require("bioxen.pkg.util")
+local native = U.native()
+local fail = U.fail
+local read_file = U.read_file
+local exists = U.exists
+local dirname = U.dirname
+local basename = U.basename
+local sorted_keys = U.sorted_keys
+local run = U.run
+local parallel = U.parallel
+local LUA_VERSION = U.LUA_VERSION
+
+local M = {}
+
+-- ---------------------------------------------------------------------------
+-- building into the store
+
+local function headers() return native.headers() end
+
+local function lua_vars(tree)
+  return {
+    CC = os.getenv("CC") or "cc",
+    LD = os.getenv("CC") or "cc",
+    CFLAGS = "-O2 -fPIC",
+    LIBFLAG = "-shared",
+    LUA_INCDIR = headers(),
+    LUA_LIBDIR = "",
+    LUA_BINDIR = "",
+    LUA = "bioxen",
+    LUALIB = "",
+    LUA_VERSION = LUA_VERSION,
+    PREFIX = tree,
+    LIBDIR = tree .. "/lib/lua/" .. LUA_VERSION,
+    LUADIR = tree .. "/share/lua/" .. LUA_VERSION,
+    BINDIR = tree .. "/bin",
+    CONFDIR = tree .. "/etc",
+  }
+end
+
+local function substitute(s, vars)
+  return (tostring(s):gsub("%$%(([%w_]+)%)", function(k) return vars[k] or "" end))
+end
+
+local function copy_file(from, to)
+  local ok, err = pcall(native.copy, from, to)
+  if not ok then fail("Build", ("cannot install %s: %s"):format(from, tostring(err))) end
+end
+
+local function module_file(mod, src, ext)
+  local path = mod:gsub("%.", "/")
+  if src:match("init%.lua$") and not mod:match("%.init$") then path = path .. "/init" end
+  return path .. ext
+end
+
+
+
+local CLASH = "static declaration of .luaL_setfuncs. follows non%-static"
+
+local function compile_module(ctx, mod, info)
+  local sources, defines, incdirs, libdirs, libraries = {}, {}, {}, {}, {}
+  if type(info) == "string" then
+    sources = { info }
+  else
+    for _, s in ipairs(info) do sources[#sources + 1] = s end
+    for _, s in ipairs(info.sources or {}) do sources[#sources + 1] = s end
+    if type(info.sources) == "string" then sources[#sources + 1] = info.sources end
+    defines, incdirs = info.defines or {}, info.incdirs or {}
+    libdirs, libraries = info.libdirs or {}, info.libraries or {}
+  end
+  local function attempt(extra)
+    -- object files compile in parallel (one per CPU), then link
+    local objects, failed = {}, nil
+    local jobs = {}
+    for i = 1, #sources do jobs[i] = i end
+    parallel(jobs, bioxen.env.facts().cpus or 1, function(i)
+      local src = sources[i]
+      local obj = ctx.work .. "/obj/" .. mod .. "-" .. i .. ".o"
+      native.mkdirs(dirname(obj))
+      local argv = { ctx.vars.CC, "-O2", "-fPIC", "-I" .. ctx.vars.LUA_INCDIR }
+      for _, d in ipairs(incdirs) do
+        local dir = substitute(d, ctx.vars)
+        if dir ~= "" then argv[#argv + 1] = "-I" .. dir end
+      end
+      for _, d in ipairs(defines) do argv[#argv + 1] = "-D" .. d end
+      for _, d in ipairs(extra) do argv[#argv + 1] = d end
+      for _, a in ipairs({ "-c", src, "-o", obj }) do argv[#argv + 1] = a end
+      local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+      if r.status ~= 0 then
+        failed = failed or { r.output, table.concat(argv, " ") }
+      else
+        objects[i] = obj
+      end
+    end)
+    if failed then return nil, failed[1], failed[2] end
+    local so = ctx.tree .. "/lib/lua/" .. LUA_VERSION .. "/" .. module_file(mod, "", ".so")
+    native.mkdirs(dirname(so))
+    local argv = { ctx.vars.CC, "-shared", "-o", so }
+    for _, o in ipairs(objects) do argv[#argv + 1] = o end
+    for _, d in ipairs(libdirs) do
+      local dir = substitute(d, ctx.vars)
+      if dir ~= "" then argv[#argv + 1] = "-L" .. dir end
+    end
+    for _, l in ipairs(libraries) do argv[#argv + 1] = "-l" .. l end
+    local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+    if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
+    return true
+  end
+  local own_setfuncs = false
+  for _, src in ipairs(sources) do
+    local text = read_file(ctx.srcdir .. "/" .. src) or ""
+    if text:match("static%s+void%s+luaL_setfuncs%s*%(") then own_setfuncs = true end
+  end
+  local ok, output, cmd
+  if own_setfuncs then
+    output = "static declaration of 'luaL_setfuncs' follows non-static (found in the source)"
+  else
+    ok, output, cmd = attempt({})
+  end
+  if not ok and output:match(CLASH) then
+    -- Lua 5.1 modules such as lua-cjson 2.1.0 define their own static
+    -- luaL_setfuncs, which LuaJIT 2.1's lauxlib.h declares: compile them against
+    -- the Lua 5.1 API only (bioxen's headers hide the 5.2 additions on request).
+    ctx.notes[#ctx.notes + 1] = ("%s: module %s defines its own luaL_setfuncs; compiled against the Lua 5.1 API only")
+      :format(ctx.name, mod)
+    ok, output, cmd = attempt({ "-DBIOXEN_LUA51_API_ONLY" })
+  end
+  if not ok then
+    fail("Build", ("%s %s: the C module %s does not compile (the environment is unchanged):\n%s\ncommand: %s"):format(ctx.name, ctx.version, mod,
+      output, cmd), { package = ctx.name, version = ctx.version, module = mod, output = output })
+  end
+end
+
+-- A builtin build without `modules` (rockspec format 3.0): as LuaRocks, the Lua
+-- files under src/ or lua/ (else the top folder, minus tests and examples) are the
+-- modules, named by their path. (C sources are not auto-detected.)
+local function autodetect_modules(ctx)
+  local base = ""
+  for _, d in ipairs({ "src", "lua" }) do
+    if native.is_dir(ctx.srcdir .. "/" .. d) then base = d .. "/" break end
+  end
+  local modules = {}
+  for file in pairs(native.tree(ctx.srcdir .. "/" .. base)) do
+    local top = file:match("^([^/]+)/")
+    local skip = base == "" and (top == "spec" or top == "test" or top == "tests" or top == "examples"
+      or top == "doc" or top == "docs" or file:match("rockspec"))
+    if file:match("%.lua$") and not skip then
+      local mod = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
+      modules[mod] = base .. file
+    end
+  end
+  return modules
+end
+
+local function build_builtin(ctx, build)
+  if build.modules == nil and ctx.format3 then build.modules = autodetect_modules(ctx) end
+  for _, mod in ipairs(sorted_keys(build.modules or {})) do
+    local info = build.modules[mod]
+    if type(info) == "string" and info:match("%.lua$") then
+      copy_file(ctx.srcdir .. "/" .. info, ctx.vars.LUADIR .. "/" .. module_file(mod, info, ".lua"))
+    else
+      compile_module(ctx, mod, info)
+    end
+  end
+end
+
+local function shell(ctx, what, command)
+  local env = {}
+  for k, v in pairs(ctx.vars) do env[k] = v end
+  local r = run({ "sh", "-c", command }, { cwd = ctx.srcdir, env = env })
+  if r.status ~= 0 then
+    fail("Build", ("%s %s: the %s command failed (exit %d):\n%s\ncommand: %s"):format(ctx.name, ctx.version, what,
+      r.status, r.output, command), { package = ctx.name, version = ctx.version, output = r.output })
+  end
+end
+
+local function make_args(ctx, build, variables, target)
+  local argv = { "make" }
+  if build.makefile then argv[#argv + 1] = "-f" argv[#argv + 1] = build.makefile end
+  if target and target ~= "" then argv[#argv + 1] = target end
+  for _, k in ipairs(sorted_keys(variables or {})) do
+    argv[#argv + 1] = k .. "=" .. substitute(variables[k], ctx.vars)
+  end
+  return argv
+end
+
+local function build_make(ctx, build)
+  local steps = {}
+  if build.build_pass ~= false then steps[#steps + 1] = make_args(ctx, build, build.build_variables, build.build_target) end
+  if build.install_pass ~= false then
+    steps[#steps + 1] = make_args(ctx, build, build.install_variables, build.install_target or "install")
+  end
+  for _, argv in ipairs(steps) do
+    local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+    if r.status ~= 0 then
+      fail("Build", ("%s %s: make failed (exit %d):\n%s\ncommand: %s"):format(ctx.name, ctx.version, r.status,
+        r.output, table.concat(argv, " ")), { package = ctx.name, version = ctx.version, output = r.output })
+    end
+  end
+end
+
+local function build_cmake(ctx, build)
+  local argv = { "cmake", "-H.", "-Bbuild.luarocks", "-DCMAKE_INSTALL_PREFIX=" .. ctx.tree }
+  for _, k in ipairs(sorted_keys(build.variables or {})) do
+    argv[#argv + 1] = "-D" .. k .. "=" .. substitute(build.variables[k], ctx.vars)
+  end
+  for _, step in ipairs({ argv, { "cmake", "--build", "build.luarocks" },
+    { "cmake", "--build", "build.luarocks", "--target", "install" } }) do
+    local r = run(step, { cwd = ctx.srcdir })
+    if r.status ~= 0 then
+      fail("Build", ("%s %s: cmake failed:\n%s\ncommand: %s"):format(ctx.name, ctx.version, r.output,
+        table.concat(step, " ")), { package = ctx.name, version = ctx.version, output = r.output })
+    end
+  end
+end
+
+local function install_table(ctx, install)
+  if type(install) ~= "table" then return end
+  for kind, files in pairs(install) do
+    if type(files) == "table" then
+      for key, file in pairs(files) do
+        local src = ctx.srcdir .. "/" .. file
+        local name = type(key) == "number" and basename(file) or key
+        if kind == "lua" then
+          local dest = type(key) == "number" and basename(file) or module_file(key, file, ".lua")
+          copy_file(src, ctx.vars.LUADIR .. "/" .. dest)
+        elseif kind == "lib" then
+          local dest = type(key) == "number" and basename(file) or module_file(key, file, ".so")
+          copy_file(src, ctx.vars.LIBDIR .. "/" .. dest)
+        elseif kind == "bin" then
+          copy_file(src, ctx.vars.BINDIR .. "/" .. name)
+        elseif kind == "conf" then
+          copy_file(src, ctx.vars.CONFDIR .. "/" .. name)
+        end
+      end
+    end
+  end
+end
+
+local multiarch
+-- Finds each of the rockspec's external_dependencies (a header and/or library)
+-- under the usual prefixes and sets NAME_DIR, NAME_INCDIR, NAME_LIBDIR, as LuaRocks does.
+local function external_deps(ctx, deps)
+  if type(deps) ~= "table" then return end
+  if multiarch == nil then
+    local r = run({ ctx.vars.CC, "-print-multiarch" })
+    multiarch = r.status == 0 and r.output:match("^%s*(%S+)") or false
+  end
+  for _, name in ipairs(sorted_keys(deps)) do
+    local want, found = deps[name], false
+    if type(want) == "table" then
+      for _, prefix in ipairs({ "/usr", "/usr/local", "/opt/local" }) do
+        local inc = prefix .. "/include"
+        local libdirs = { prefix .. "/lib", prefix .. "/lib64" }
+        if multiarch then table.insert(libdirs, 1, prefix .. "/lib/" .. multiarch) end
+        local header_ok = not want.header or exists(inc .. "/" .. want.header)
+        local libdir
+        if want.library then
+          for _, d in ipairs(libdirs) do
+            for _, f in ipairs({ "lib" .. want.library .. ".so", "lib" .. want.library .. ".a", want.library }) do
+              if not libdir and exists(d .. "/" .. f) and not native.is_dir(d .. "/" .. f) then libdir = d end
+            end
+          end
+        end
+        if header_ok and (not want.library or libdir) then
+          ctx.vars[name .. "_DIR"], ctx.vars[name .. "_INCDIR"] = prefix, inc
+          ctx.vars[name .. "_LIBDIR"] = libdir or (multiarch and prefix .. "/lib/" .. multiarch or prefix .. "/lib")
+          found = true
+          break
+        end
+      end
+      if not found then
+        local what = want.header or ("lib" .. tostring(want.library))
+        fail("Build", ("%s %s needs the system library %s (%s), which is not installed (the environment is "
+          .. "unchanged). Install its development package (apt-file search %s; e.g. sudo apt-get install lib%s-dev), "
+          .. "then try again"):format(ctx.name, ctx.version, name, what, what,
+          (want.library or name):lower()), { package = ctx.name, dependency = name, missing = what })
+      end
+    end
+  end
+end
+
+local BUILDERS = {
+  builtin = build_builtin, module = build_builtin, none = function() end,
+  make = build_make, cmake = build_cmake,
+  command = function(ctx, build)
+    -- as LuaRocks: $(VAR) is substituted in the commands and VAR is also in the environment
+    if build.build_command then shell(ctx, "build", substitute(build.build_command, ctx.vars)) end
+    if build.install_command then shell(ctx, "install", substitute(build.install_command, ctx.vars)) end
+  end,
+}
+
+M.lua_vars = lua_vars
+M.BUILDERS = BUILDERS
+M.external_deps = external_deps
+M.install_table = install_table
+M.copy_file = copy_file
+return M

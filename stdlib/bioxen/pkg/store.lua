@@ -1,0 +1,239 @@
+-- bioxen.pkg.store: the store of built packages. Downloads (parallel), md5
+-- checks, unpacking, building (staged then renamed) and reuse of intact entries.
+local U = require("bioxen.pkg.util")
+local native = U.native()
+local json = require("bioxen.json")
+local V = require("bioxen.pkg.version")
+local S = require("bioxen.pkg.sources")
+local B = require("bioxen.pkg.build")
+local fail = U.fail
+local read_file = U.read_file
+local write_file = U.write_file
+local exists = U.exists
+local dirname = U.dirname
+local basename = U.basename
+local say = U.say
+local cache_dir = U.cache_dir
+local store_root = U.store_root
+local encode = U.encode
+local parallel = U.parallel
+local sweep = U.sweep
+local entry_urls = S.entry_urls
+local lua_vars = B.lua_vars
+local BUILDERS = B.BUILDERS
+local external_deps = B.external_deps
+local install_table = B.install_table
+local copy_file = B.copy_file
+
+local M = {}
+
+local function archive_kind(path)
+  local p = path:lower()
+  return p:match("%.tar%.gz$") or p:match("%.tgz$") or p:match("%.zip$") or p:match("%.tar$")
+end
+
+
+local function store_dir(name, version, rockspec_sha)
+  return ("%s/%s/%s-%s"):format(store_root(), name, version, rockspec_sha:sub(1, 16))
+end
+
+local function load_info(dir)
+  local text = read_file(dir .. "/info.json")
+  return text and json.decode(text)
+end
+
+-- Whether a store entry still holds exactly the files it was built with
+-- (generations hard-link it, so an edit through an environment shows here).
+local function store_intact(dir, info)
+  local actual = native.tree(dir .. "/tree")
+  for file, sha in pairs(info.files or {}) do
+    if actual[file] ~= sha then return false end
+  end
+  for file in pairs(actual) do
+    if not info.files[file] then return false end
+  end
+  return true
+end
+
+--- Builds one package from its downloaded artifact into the store (staged, then renamed).
+local build_staged
+local function build_one(item, opts)
+  local ok, result = pcall(build_staged, item, opts)
+  local pid = bioxen.env.facts().pid
+  if not ok then
+    -- Leave nothing half-built behind; the environment itself was never touched.
+    native.remove_tree(store_dir(item.name, item.version, item.rockspec.sha256) .. ".tmp-" .. pid)
+    native.remove_tree(cache_dir() .. "/build/" .. item.name .. "-" .. item.version .. ".tmp-" .. pid)
+    error(result, 0)
+  end
+  return result
+end
+
+function build_staged(item, opts)
+  local spec, name, version = item.rockspec.spec, item.name, item.version
+  local final = store_dir(name, version, item.rockspec.sha256)
+  local stage = final .. ".tmp-" .. bioxen.env.facts().pid
+  local work = cache_dir() .. "/build/" .. name .. "-" .. version .. ".tmp-" .. bioxen.env.facts().pid
+  native.remove_tree(stage)
+  native.remove_tree(work)
+  native.mkdirs(stage .. "/tree")
+  native.mkdirs(work)
+  local archive = item.download.path
+  local srcdir = work .. "/src"
+  local checkout -- a .src.rock of a git/scm source holds the source folder itself
+  if item.src_rock then
+    local rock = work .. "/rock"
+    native.unpack(archive, rock)
+    local url = spec.source and spec.source.url or ""
+    local inner = basename(url:gsub("[?#].*$", ""))
+    archive = rock .. "/" .. inner
+    if inner == "" or not archive_kind(archive) or not exists(archive) then
+      local dir = spec.source and spec.source.dir
+      if not (dir and native.is_dir(rock .. "/" .. dir)) then
+        dir = nil
+        for _, e in ipairs(native.list(rock)) do
+          if native.is_dir(rock .. "/" .. e) then dir = e break end
+        end
+      end
+      if exists(archive) and not native.is_dir(archive) then
+        checkout = nil -- a single file source, copied below
+      elseif dir then
+        checkout = rock .. "/" .. dir
+      else
+        fail("Build", ("%s %s: the .src.rock holds neither %s nor a source folder"):format(name, version, inner))
+      end
+    end
+  end
+  if checkout then
+    srcdir = checkout
+  else
+    if spec.source and spec.source.md5 then
+      local h = native.hash(archive)
+      if h.md5 ~= spec.source.md5:lower() then
+        fail("Hash", ("%s %s: the source %s has md5 %s but the rockspec says %s; the download or the rockspec is "
+          .. "corrupt. Nothing was changed. Try again later, report it to the package's maintainers, or install "
+          .. "another version"):format(name, version, basename(archive), h.md5, spec.source.md5),
+          { package = name, version = version, expected = spec.source.md5, actual = h.md5 })
+      end
+    end
+    if archive_kind(archive) then
+      native.unpack(archive, srcdir)
+      local dir = spec.source and spec.source.dir
+      if dir and native.is_dir(srcdir .. "/" .. dir) then
+        srcdir = srcdir .. "/" .. dir
+      else
+        local entries = native.list(srcdir)
+        if #entries == 1 and native.is_dir(srcdir .. "/" .. entries[1]) then srcdir = srcdir .. "/" .. entries[1] end
+      end
+    else
+      copy_file(archive, srcdir .. "/" .. basename(spec.source.url))
+    end
+  end
+  local tree = stage .. "/tree"
+  local ctx = {
+    name = name, version = version, srcdir = srcdir, work = work, tree = tree, vars = lua_vars(tree), notes = {},
+    format3 = type(spec.rockspec_format) == "string" and V.parse(spec.rockspec_format) ~= nil
+      and V.compare(spec.rockspec_format, "3.0") >= 0,
+  }
+  local build = spec.build or {}
+  external_deps(ctx, spec.external_dependencies)
+  local builder = BUILDERS[build.type or "builtin"]
+  if not builder then
+    fail("Build", ("%s %s: build type %q is not supported (bioxen builds builtin, make, cmake, command)")
+      :format(name, version, tostring(build.type)))
+  end
+  builder(ctx, build)
+  install_table(ctx, build.install)
+  for _, note in ipairs(ctx.notes) do say(opts, "note: %s", note) end
+  local info = {
+    name = name, version = version,
+    rockspec = { url = item.rockspec.url, sha256 = item.rockspec.sha256 },
+    source = { url = item.download.url, sha256 = item.download.sha256 },
+    files = native.tree(tree),
+    build_type = build.type or "builtin",
+  }
+  write_file(stage .. "/info.json", encode(info))
+  local existing = load_info(final)
+  if existing and store_intact(final, existing) then
+    -- another bioxen built the same package meanwhile: keep its entry (it may be linking it)
+    native.remove_tree(stage)
+    native.remove_tree(work)
+    return existing
+  end
+  local old = final .. ".old-" .. bioxen.env.facts().pid
+  if exists(final) then os.rename(final, old) end
+  local ok, err = os.rename(stage, final)
+  if not ok then fail("Io", ("cannot move %s into the store: %s"):format(name, err)) end
+  native.remove_tree(old)
+  native.remove_tree(work)
+  return info
+end
+
+
+--- Makes sure every planned package is built in the store: downloads what is
+--- missing in parallel, then builds (as many at once as there are CPUs).
+--- `expect` (from a lockfile) maps name -> { source sha256 } that must match.
+local function realise(plan, opts, expect)
+  native.mkdirs(store_root())
+  local todo, infos = {}, {}
+  for _, name in ipairs(plan.order) do
+    local p = plan.packages[name]
+    local dir = store_dir(name, p.version, p.rockspec.sha256)
+    sweep(dirname(dir))
+    local info = load_info(dir)
+    local want = expect and expect[name]
+    if info and (not want or info.source.sha256 == want.source.sha256) and store_intact(dir, info) then
+      infos[name] = info
+    else
+      todo[#todo + 1] = p
+    end
+  end
+  if #todo == 0 then return infos end
+  local jobs, dl = {}, cache_dir() .. "/downloads"
+  native.mkdirs(dl)
+  for _, p in ipairs(todo) do
+    local src_url = p.server and select(2, entry_urls(p))
+    local url = p.source_url or src_url
+    p.src_rock = url ~= nil and url:match("%.src%.rock$") ~= nil
+    if not url then
+      url = p.rockspec.spec.source and p.rockspec.spec.source.url
+      if not url then fail("Rockspec", p.name .. " " .. p.version .. " has no source.url") end
+      if not (url:match("^https?://") or url:match("^file://")) then
+        fail("Source", ("%s %s: the source %s is not an archive bioxen can download (http, https or file URL); "
+          .. "use a server that has the .src.rock"):format(p.name, p.version, url), { package = p.name, url = url })
+      end
+    end
+    jobs[#jobs + 1] = { url = url, dest = dl .. "/" .. p.name .. "-" .. p.version .. "-" .. basename(url) }
+  end
+  say(opts, "downloading %d package%s", #jobs, #jobs == 1 and "" or "s")
+  local results = native.fetch(jobs, { progress = not (opts and opts.quiet) })
+  for i, r in ipairs(results) do
+    local p = todo[i]
+    if r.error then
+      fail("Download", ("%s %s: %s. Nothing was changed; check the server and try again"):format(p.name,
+        p.version, r.error), { package = p.name, url = r.url })
+    end
+    local want = expect and expect[p.name]
+    if want and want.source.sha256 ~= r.sha256 then
+      fail("Locked", ("%s %s: the source %s has sha256 %s but bioxen.lock records %s"):format(p.name, p.version,
+        r.url, r.sha256, want.source.sha256), { package = p.name, expected = want.source.sha256, actual = r.sha256 })
+    end
+    p.download = r
+  end
+  local quiet = opts and opts.quiet
+  local bar = quiet and { step = function() end, finish = function() end } or native.progress(#todo, "building")
+  local cpus = bioxen.env.facts().cpus or 1
+  parallel(todo, math.max(1, cpus), function(p)
+    infos[p.name] = build_one(p, opts)
+    bar:step(p.name .. " " .. p.version)
+  end)
+  bar:finish(("built %d package%s"):format(#todo, #todo == 1 and "" or "s"))
+  return infos
+end
+
+M.archive_kind = archive_kind
+M.store_dir = store_dir
+M.load_info = load_info
+M.store_intact = store_intact
+M.realise = realise
+return M
