@@ -392,14 +392,42 @@ fn rollback_returns_to_an_earlier_generation() {
     ok(&pkg(&home, &m, &["install", "dkjson"]));
     assert_eq!(current(&home), "gens/2");
     common::lua_ok(&home, "assert(require('dkjson'))");
+    // As Nix: the rollback is itself a new generation, shown in history.
     let out = ok(&home.run(&["pkg", "rollback"], None));
-    assert!(out.contains("generation 1 (was 2)"), "{out}");
+    assert!(
+        out.contains("generation 3 restores generation 1 (was 2)"),
+        "{out}"
+    );
+    assert_eq!(current(&home), "gens/3");
     let o = home.run(&["-e", "require('dkjson')"], None);
     assert!(!o.status.success(), "dkjson should be gone after rollback");
+    common::lua_ok(&home, "assert(require('inspect'))");
     let h = history(&home);
-    assert!(h.contains("*  1") && h.contains("   2"), "{h}");
-    ok(&home.run(&["pkg", "rollback", "2"], None));
+    assert!(
+        h.contains("   1")
+            && h.contains("   2")
+            && h.contains("*  3")
+            && h.contains("rollback to 1"),
+        "{h}"
+    );
+    // Rolling back the rollback returns to what it replaced (generation 2).
+    let out = ok(&home.run(&["pkg", "rollback"], None));
+    assert!(
+        out.contains("generation 4 restores generation 2 (was 3)"),
+        "{out}"
+    );
     common::lua_ok(&home, "assert(require('dkjson'))");
+    // The restored generation's lockfile and health are those of generation 2.
+    let lock4 =
+        std::fs::read_to_string(home.path().join("data/envs/default/gens/4/bioxen.lock")).unwrap();
+    let lock2 =
+        std::fs::read_to_string(home.path().join("data/envs/default/gens/2/bioxen.lock")).unwrap();
+    assert_eq!(lock4, lock2);
+    ok(&home.run(&["pkg", "health"], None));
+    ok(&home.run(&["pkg", "rollback", "1"], None));
+    assert_eq!(current(&home), "gens/5");
+    let err = failed(&home.run(&["pkg", "rollback", "5"], None));
+    assert!(err.contains("at generation 5 already"), "{err}");
     let err = failed(&home.run(&["pkg", "rollback", "9"], None));
     assert!(err.contains("no generation 9"), "{err}");
 }

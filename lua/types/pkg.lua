@@ -95,9 +95,10 @@ function pkg.resolve(requests, opts) end
 function pkg.lock(opts) end
 function pkg.search(text, opts) end
 function pkg.info(name, opts) end
----@return {generation: integer, action: string, created: integer, packages: integer, current: boolean}[]
+---@return {generation: integer, action: string, created: integer, packages: integer, current: boolean, previous?: integer}[]
 function pkg.history(opts) end
----@return {env: string, generation: integer, previous: integer}
+--- A new generation with generation `n`'s packages (default: the one the current replaced).
+---@return {env: string, generation: integer, restored: integer, previous: integer}
 function pkg.rollback(n, opts) end
 ---@return bioxen.pkg.Health
 function pkg.health(opts) end

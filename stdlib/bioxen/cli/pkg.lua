@@ -13,7 +13,7 @@ usage: bioxen pkg VERB [options]
   info NAME                      versions, summary and dependencies of a package
   profile list|show P|create P NAME...   curated package sets
   history                        generations of the environment
-  rollback [N]                   return to generation N (default: the previous one)
+  rollback [N]                   a new generation with generation N's packages (default: the one before)
   health                         re-hash files, require every module, check system libraries
   recommend                      suggestions from the catalog
 options: --env NAME, --server URL (repeatable), --quiet]]
@@ -147,7 +147,8 @@ elseif verb == "history" then
   end
 elseif verb == "rollback" then
   local r = pkg.rollback(rest[1] and tonumber(rest[1]) or nil, opts)
-  print(("environment %s: generation %d (was %d)"):format(r.env, r.generation, r.previous))
+  print(("environment %s: generation %d restores generation %d (was %d)"):format(r.env, r.generation, r.restored,
+    r.previous))
 elseif verb == "health" then
   local r = pkg.health(opts)
   if r.ok then

@@ -172,9 +172,11 @@ local function record_changes(env, before, after)
 end
 
 --- Writes a new generation (staged, then renamed) and points `current` at it.
-local function commit(name, state, action)
+-- `from_tree` (rollback): hard-link that generation's tree instead of the store entries.
+local function commit(name, state, action, from_tree)
   ensure_env(name)
-  local before = load_state(name).packages
+  local old = load_state(name)
+  local before = old.packages
   local gens = env_dir(name) .. "/gens"
   sweep(gens)
   local n = 0
@@ -187,6 +189,7 @@ local function commit(name, state, action)
   native.remove_tree(stage)
   native.mkdirs(stage .. "/tree")
   local owner = {}
+  if from_tree then native.link_tree(from_tree, stage .. "/tree") end
   for _, pname in ipairs(sorted_keys(state.packages)) do
     local p = state.packages[pname]
     for file in pairs(p.files or {}) do
@@ -197,9 +200,10 @@ local function commit(name, state, action)
       end
       owner[file] = pname
     end
-    native.link_tree(p.store .. "/tree", stage .. "/tree")
+    if not from_tree then native.link_tree(p.store .. "/tree", stage .. "/tree") end
   end
-  state.generation, state.action, state.created = n, action, os.time()
+  -- `previous`: the generation this one replaced, where a plain rollback returns
+  state.generation, state.action, state.created, state.previous = n, action, os.time(), old.generation
   state.requests = json.array(state.requests or {})
   for _, p in pairs(state.packages) do p.dependencies = json.array(p.dependencies or {}) end
   write_file(stage .. "/state.json", encode(state))
@@ -273,29 +277,46 @@ function M.history(opts)
     local s = json.decode(read_file(("%s/gens/%d/state.json"):format(env_dir(env), n)) or "{}")
     local count = 0
     for _ in pairs(s.packages or {}) do count = count + 1 end
-    out[#out + 1] = { generation = n, action = s.action, created = s.created, packages = count, current = n == cur }
+    out[#out + 1] = { generation = n, action = s.action, created = s.created, packages = count, current = n == cur,
+      previous = s.previous }
   end
   return out
 end
 
 --- Returns the environment to generation N (default: the one before the current) atomically.
+--- As Nix does, a rollback is itself a change: a new generation with generation
+--- N's packages (its tree hard-linked), so history shows it and it can be undone.
 function M.rollback(n, opts)
   local env = read_env(opts)
   local cur = current_gen(env)
   if n == nil then
-    local best
-    for _, h in ipairs(M.history(opts)) do
-      if h.generation < cur then best = h.generation end
+    -- the generation the current one replaced (so rolling back a rollback undoes it);
+    -- generations written before bioxen recorded that: the one numbered before
+    local s = cur > 0 and load_state(env)
+    local best = s and s.previous
+    if not best or best < 1 then
+      best = nil
+      for _, h in ipairs(M.history(opts)) do
+        if h.generation < cur then best = h.generation end
+      end
     end
     if not best then fail("NotFound", ("environment %s has no generation before %d to roll back to"):format(env, cur)) end
     n = best
   end
   n = tonumber(n)
-  if not n or not native.is_dir(("%s/gens/%d"):format(env_dir(env), n)) then
+  local dir = n and ("%s/gens/%d"):format(env_dir(env), n)
+  if not n or not native.is_dir(dir) then
     fail("NotFound", ("environment %s has no generation %s (bioxen pkg history lists them)"):format(env, tostring(n)))
   end
-  native.swap_link("gens/" .. n, env_dir(env) .. "/current")
-  return { env = env, generation = n, previous = cur }
+  if n == cur then
+    fail("Argument", ("environment %s is at generation %d already"):format(env, n))
+  end
+  local text = read_file(dir .. "/state.json")
+  if not text then fail("Env", ("environment %s: generation %d has no state.json"):format(env, n)) end
+  local state = json.decode(text)
+  state.packages, state.requests = state.packages or {}, state.requests or {}
+  local g = commit(env, state, "rollback to " .. n, dir .. "/tree")
+  return { env = env, generation = g, restored = n, previous = cur }
 end
 
 M.check_env_name = check_env_name
