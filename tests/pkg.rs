@@ -807,3 +807,109 @@ fn concurrent_changes_to_one_environment_take_turns() {
     }
     assert_eq!(current(&home), "gens/3");
 }
+
+/// Debian's `luarocks` on an environment's tree.
+fn luarocks(tree: &Path, args: &[&str]) -> String {
+    let o = Command::new("luarocks")
+        .args(["--lua-version=5.1", "--tree"])
+        .arg(tree)
+        .args(args)
+        .output()
+        .expect("luarocks (tests/deps/apt.sh installs it)");
+    ok(&o)
+}
+
+#[test]
+fn luarocks_reads_the_environment_tree_and_commands_are_wrapped() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(
+        &home,
+        &m,
+        &["install", "penlight", "lpeg", "bin-demo"],
+    ));
+    let tree = home.path().join("data/envs/default/current/tree");
+    // What `luarocks install` leaves in a tree: per-rock folders and the tree manifest.
+    let rock = tree.join("lib/luarocks/rocks-5.1/penlight/1.13.1-1");
+    assert!(rock.join("penlight-1.13.1-1.rockspec").is_file());
+    let rm = std::fs::read_to_string(rock.join("rock_manifest")).unwrap();
+    assert!(
+        rm.starts_with("rock_manifest = {") && rm.contains("[\"List.lua\"] = \""),
+        "{rm}"
+    );
+    let list = luarocks(&tree, &["list"]);
+    for want in [
+        "penlight\n   1.13.1-1 (installed)",
+        "luafilesystem\n   1.8.0-1 (installed)",
+        "lpeg\n   1.0.2-1 (installed)",
+        "bin-demo\n   1.0-1 (installed)",
+    ] {
+        assert!(
+            list.contains(want),
+            "luarocks list misses {want:?}:\n{list}"
+        );
+    }
+    let show = luarocks(&tree, &["show", "lpeg"]);
+    assert!(
+        show.contains("Parsing Expression Grammars")
+            && show.contains("lpeg (")
+            && show.contains("lib/lua/5.1/lpeg.so"),
+        "{show}"
+    );
+    let show = luarocks(&tree, &["show", "bin-demo"]);
+    assert!(
+        show.contains("Commands:") && show.contains("bin/bindemo"),
+        "{show}"
+    );
+    // The dependency recorded in the manifest, as luarocks writes it.
+    let manifest = std::fs::read_to_string(tree.join("lib/luarocks/rocks-5.1/manifest")).unwrap();
+    assert!(
+        manifest.contains("luafilesystem = \"1.8.0-1\"")
+            && manifest.contains("arch = \"installed\""),
+        "{manifest}"
+    );
+    // The command: a wrapper in bin/ running the rock's script with bioxen and the tree's modules.
+    let dir = Path::new(common::exe()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(tree.join("bin/bindemo"))
+        .args(["hello", "world"])
+        .env("PATH", &path)
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "bindemo says hello world");
+    // The tree manifest belongs to no package but is not a health problem.
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy"), "{out}");
+    // After a removal, luarocks sees the new generation's tree without it.
+    ok(&pkg(&home, &m, &["remove", "lpeg"]));
+    let list = luarocks(&tree, &["list"]);
+    assert!(
+        !list.contains("lpeg") && list.contains("penlight"),
+        "{list}"
+    );
+}
+
+#[test]
+fn c_modules_and_commands_are_autodetected_in_rockspec_3_0() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // src/autoc.c (luaopen_autoc), src/autoc/extra.c (luaopen_autoc_extra),
+    // src/autoc_util.lua; src/spec/ is skipped; bin/autoc-tool is a command.
+    ok(&pkg(&home, &m, &["install", "auto-c"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('autoc').answer(), require('autoc_extra'), require('autoc_util').name)",
+    );
+    assert_eq!(got.trim(), "42\textra\tautoc_util");
+    let tree = home.path().join("data/envs/default/current/tree");
+    assert!(!tree.join("share/lua/5.1/spec/ignored.lua").exists());
+    let o = Command::new(tree.join("bin/autoc-tool"))
+        .env("BIOXEN", common::exe())
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "autoc-tool 42");
+}

@@ -5,8 +5,10 @@
 # files of Debian's lua-penlight and lua-dkjson binary packages. Upstream rockspecs
 # are used where the tarball carries one (with `version` and `source` set to the
 # tarball); crafted rocks add conflicts, a bad hash, a build failure, a cycle, a
-# slow `command` build and a `make` build. The manifest is written by Debian's
-# `luarocks-admin make-manifest`.
+# slow `command` build, a `make` build, a `cmake` build, commands (bin wrappers),
+# C modules found by rockspec 3.0 autodetection, and binary rocks (.linux-x86_64.rock,
+# .all.rock) packed by Debian's `luarocks pack` from a tree it installed. The
+# manifest is written by Debian's `luarocks-admin make-manifest`.
 #
 # Output: target/rocks/repo/ (manifest, *.rockspec, *.src.rock, sources/).
 # Idempotent and fast when done: a stamp records the recipe version.
@@ -15,7 +17,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=9
+RECIPE=10
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -270,9 +272,59 @@ open(f"{repo}/scm-style-1.0-1.rockspec", "w").write(scm_spec)
 crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
         "dependencies = { platforms = { unix = { 'inspect >= 3' }, windows = { 'nonexistent' } } }\n"
         "build = { type = 'builtin', modules = { up = 'up.lua' } }\n")
+# A command (build.install.bin): a Lua script that uses the rock's module.
+crafted("bin-demo", "1.0-1", {
+    "bindemo.lua": "return { greet = function(...) return 'bindemo says ' .. table.concat({...}, ' ') end }\n",
+    "bin/bindemo": "#!/usr/bin/env lua\nlocal m = require('bindemo')\nprint(m.greet(...))\n"},
+    "build = { type = 'builtin', modules = { bindemo = 'bindemo.lua' }, install = { bin = { 'bin/bindemo' } } }\n")
+# Rockspec 3.0 without build.modules: C modules and a command found by LuaRocks' autodetection.
+crafted("auto-c", "1.0-1", {
+    "src/autoc.c": '#include "lua.h"\n#include "lauxlib.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, 42); return 1; }\n'
+                   'int luaopen_autoc(lua_State *L) { lua_newtable(L); lua_pushcfunction(L, answer); '
+                   'lua_setfield(L, -2, "answer"); return 1; }\n',
+    "src/autoc/extra.c": '#include "lua.h"\n'
+                         'int luaopen_autoc_extra(lua_State *L) { lua_pushliteral(L, "extra"); return 1; }\n',
+    "src/autoc_util.lua": lua_mod("autoc_util"),
+    "src/spec/ignored.lua": "error('not a module')\n",
+    "bin/autoc-tool": "local autoc = require('autoc')\nprint('autoc-tool ' .. autoc.answer())\n"},
+    "rockspec_format = '3.0'\nbuild = { type = 'builtin' }\n")
+# A `cmake` build of a C module, LuaRocks' variables passed as -D definitions.
+crafted("cmake-demo", "1.0-1", {
+    "cmakedemo.c": '#include "lua.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, CMAKEDEMO_ANSWER); return 1; }\n'
+                   'int luaopen_cmakedemo(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n',
+    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.10)\nproject(cmakedemo C)\n"
+                      "include_directories(${LUA_INCDIR})\nadd_library(cmakedemo MODULE cmakedemo.c)\n"
+                      "target_compile_definitions(cmakedemo PRIVATE CMAKEDEMO_ANSWER=${ANSWER})\n"
+                      "set_target_properties(cmakedemo PROPERTIES PREFIX \"\")\n"
+                      "install(TARGETS cmakedemo DESTINATION ${LUA_LIBDIR})\n"},
+    "build = { type = 'cmake', variables = { LUA_INCDIR = '$(LUA_INCDIR)', LUA_LIBDIR = '$(LIBDIR)', ANSWER = '42' } }\n")
+# Binary rocks: built and packed below by Debian's luarocks; the mirror keeps
+# only their rockspec and the packed rock (no source), so bioxen cannot build them.
+crafted("prebuilt-c", "1.0-1", {
+    "prebuiltc.c": '#include "lua.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, 7); return 1; }\n'
+                   'int luaopen_prebuiltc(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "build = { type = 'builtin', modules = { prebuiltc = 'prebuiltc.c' } }\n")
+crafted("prebuilt-lua", "1.0-1", {"prebuiltlua.lua": lua_mod("prebuiltlua"),
+    "bin/prebuilt-tool": "#!/usr/bin/env lua\nprint('prebuilt-tool ' .. require('prebuiltlua').name)\n"},
+    "build = { type = 'builtin', modules = { prebuiltlua = 'prebuiltlua.lua' }, install = { bin = { 'bin/prebuilt-tool' } } }\n")
 PY
 
-# --- 3. Manifest ----------------------------------------------------------------
+# --- 3. Binary rocks, as `luarocks pack` makes them from an installed tree ----------
+luarocks-admin make-manifest "$REPO" >/dev/null
+(
+  cd "$ROOT/work"
+  for rock in prebuilt-c prebuilt-lua; do
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" --only-server="$REPO" install "$rock" >/dev/null
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" pack "$rock" >/dev/null 2>&1
+    rm "$REPO/$rock-1.0-1.src.rock"
+  done
+  mv prebuilt-c-1.0-1.linux-x86_64.rock prebuilt-lua-1.0-1.all.rock "$REPO/"
+)
+
+# --- 4. Manifest ----------------------------------------------------------------
 luarocks-admin make-manifest "$REPO" >/dev/null
 echo "$RECIPE" >"$STAMP"
 echo "rocks.sh: $(ls "$REPO" | grep -c 'rockspec$') rockspecs in $REPO"

@@ -63,11 +63,12 @@ local function compile_module(ctx, mod, info)
   if type(info) == "string" then
     sources = { info }
   else
+    -- as LuaRocks, each of these may be one string or a list
+    local function list(x) return type(x) == "string" and { x } or x or {} end
     for _, s in ipairs(info) do sources[#sources + 1] = s end
-    for _, s in ipairs(info.sources or {}) do sources[#sources + 1] = s end
-    if type(info.sources) == "string" then sources[#sources + 1] = info.sources end
-    defines, incdirs = info.defines or {}, info.incdirs or {}
-    libdirs, libraries = info.libdirs or {}, info.libraries or {}
+    for _, s in ipairs(list(info.sources)) do sources[#sources + 1] = s end
+    defines, incdirs = list(info.defines), list(info.incdirs)
+    libdirs, libraries = list(info.libdirs), list(info.libraries)
   end
   local function attempt(extra)
     -- object files compile in parallel (one per CPU), then link
@@ -132,29 +133,56 @@ local function compile_module(ctx, mod, info)
   end
 end
 
--- A builtin build without `modules` (rockspec format 3.0): as LuaRocks, the Lua
--- files under src/ or lua/ (else the top folder, minus tests and examples) are the
--- modules, named by their path. (C sources are not auto-detected.)
+-- A builtin build without `modules` (rockspec format 3.0), by LuaRocks' rules
+-- (luarocks/build/builtin.lua autodetect_modules): the files under src/, lua/ or
+-- lib/ (the first that exists; else the top folder), minus spec/, .luarocks/,
+-- lua_modules/, test.lua and tests.lua. A .lua file is the module named by its
+-- path; a .c file is a C module named by its `int luaopen_NAME` (else its path),
+-- linked with the libraries of the rockspec's external_dependencies. Scripts in
+-- src/bin or bin become commands.
+local SKIP = { spec = true, [".luarocks"] = true, lua_modules = true, ["test.lua"] = true, ["tests.lua"] = true }
+
 local function autodetect_modules(ctx)
-  local base = ""
-  for _, d in ipairs({ "src", "lua" }) do
-    if native.is_dir(ctx.srcdir .. "/" .. d) then base = d .. "/" break end
+  local prefix = ""
+  for _, d in ipairs({ "src", "lua", "lib" }) do
+    if native.is_dir(ctx.srcdir .. "/" .. d) then prefix = d .. "/" break end
   end
-  local modules = {}
-  for file in pairs(native.tree(ctx.srcdir .. "/" .. base)) do
-    local top = file:match("^([^/]+)/")
-    local skip = base == "" and (top == "spec" or top == "test" or top == "tests" or top == "examples"
-      or top == "doc" or top == "docs" or file:match("rockspec"))
-    if file:match("%.lua$") and not skip then
-      local mod = file:gsub("%.lua$", ""):gsub("/init$", ""):gsub("/", ".")
-      modules[mod] = base .. file
+  local libs, incdirs, libdirs = {}, {}, {}
+  for _, name in ipairs(sorted_keys(type(ctx.external) == "table" and ctx.external or {})) do
+    local dep = ctx.external[name]
+    if type(dep) == "table" and dep.library then
+      libs[#libs + 1] = dep.library
+      incdirs[#incdirs + 1] = ctx.vars[name .. "_INCDIR"]
+      libdirs[#libdirs + 1] = ctx.vars[name .. "_LIBDIR"]
     end
   end
-  return modules
+  local modules = {}
+  for file in pairs(native.tree(ctx.srcdir .. "/" .. prefix)) do
+    if not SKIP[file:match("^([^/]*)")] then
+      if file:match("%.lua$") then
+        modules[(file:gsub("%.lua$", ""):gsub("/", "."))] = prefix .. file
+      elseif file:match("%.c$") then
+        local text = read_file(ctx.srcdir .. "/" .. prefix .. file) or ""
+        local name = text:match("int%s+luaopen_([a-zA-Z0-9_]+)") or file:gsub("%.c$", ""):gsub("/", ".")
+        modules[name] = { sources = prefix .. file, libraries = libs, incdirs = incdirs, libdirs = libdirs }
+      end
+    end
+  end
+  local install
+  local bindir = (native.is_dir(ctx.srcdir .. "/src/bin") and "src/bin") or (native.is_dir(ctx.srcdir .. "/bin") and "bin")
+  if bindir then
+    install = { bin = {} }
+    for _, f in ipairs(native.list(ctx.srcdir .. "/" .. bindir)) do install.bin[#install.bin + 1] = bindir .. "/" .. f end
+  end
+  return modules, install
 end
 
 local function build_builtin(ctx, build)
-  if build.modules == nil and ctx.format3 then build.modules = autodetect_modules(ctx) end
+  if build.modules == nil and ctx.format3 then
+    local install
+    build.modules, install = autodetect_modules(ctx)
+    build.install = build.install or install
+  end
   for _, mod in ipairs(sorted_keys(build.modules or {})) do
     local info = build.modules[mod]
     if type(info) == "string" and info:match("%.lua$") then
@@ -229,7 +257,7 @@ local function install_table(ctx, install)
           local dest = type(key) == "number" and basename(file) or module_file(key, file, ".so")
           copy_file(src, ctx.vars.LIBDIR .. "/" .. dest)
         elseif kind == "bin" then
-          copy_file(src, ctx.vars.BINDIR .. "/" .. name)
+          require("bioxen.pkg.luarocks").install_bin(ctx, src, name, copy_file)
         elseif kind == "conf" then
           copy_file(src, ctx.vars.CONFDIR .. "/" .. name)
         end

@@ -206,6 +206,8 @@ local function commit(name, state, action, from_tree)
   state.generation, state.action, state.created, state.previous = n, action, os.time(), old.generation
   state.requests = json.array(state.requests or {})
   for _, p in pairs(state.packages) do p.dependencies = json.array(p.dependencies or {}) end
+  -- the tree manifest `luarocks --tree` reads (written, not linked: it spans every package)
+  require("bioxen.pkg.luarocks").write_tree_manifest(stage .. "/tree", state.packages)
   write_file(stage .. "/state.json", encode(state))
   write_file(stage .. "/bioxen.lock", encode(require("bioxen.pkg.lockfile").lock_of(state)))
   local ok, err = os.rename(stage, ("%s/%d"):format(gens, n))

@@ -12,6 +12,8 @@ local load_state = E.load_state
 local read_env = E.read_env
 local envs = E.envs
 
+local LR = require("bioxen.pkg.luarocks")
+
 local M = {}
 
 -- ---------------------------------------------------------------------------
@@ -36,7 +38,9 @@ end
 
 -- Requires each pure-Lua module in a sandboxed `standard` child VM when
 -- bioxen.vm is available, and C modules (which child VMs cannot load) in a
--- separate bioxen process with only the environment on its path.
+-- separate bioxen process with only the environment on its path. A Lua module
+-- the sandbox refuses (it requires a C module, or uses `package`) is tried in
+-- that process too, which decides.
 local function try_requires(env, mods)
   local paths = envs.paths(env)
   local failures = {}
@@ -49,7 +53,11 @@ local function try_requires(env, mods)
         child = vm.create({ sandbox = "standard", package_path = { paths.lua_dir }, timeout = 30 })
       end
       local r = child:exec(("require(%q)"):format(m.module))
-      if not r.ok then failures[m.module] = tostring(r.error) end
+      if not r.ok then
+        -- what the sandbox refuses (a C module that lpeg's re requires, `package`
+        -- that penlight uses) is tried again in the process below, which decides
+        rest[#rest + 1] = m
+      end
     else
       rest[#rest + 1] = m
     end
@@ -98,7 +106,7 @@ function M.health(opts)
     end
   end
   for file in pairs(actual) do
-    if not owner[file] then add(nil, file .. " belongs to no package", "remove " .. tree .. "/" .. file) end
+    if not owner[file] and file ~= LR.MANIFEST then add(nil, file .. " belongs to no package", "remove " .. tree .. "/" .. file) end
   end
   local mods = modules_of(state, tree)
   local failures = try_requires(env, mods)

@@ -67,7 +67,7 @@ local function install_locked(name, text, opts)
       end
       plan.packages[pname] = {
         name = pname, version = l.version, source_url = l.source.url,
-        rockspec = { spec = S.rockspec(read_file(r.path), basename(r.url)), url = r.url, sha256 = r.sha256 },
+        rockspec = { spec = S.rockspec(read_file(r.path), basename(r.url)), url = r.url, sha256 = r.sha256, path = r.path },
       }
     end
   end

@@ -132,6 +132,7 @@ function build_staged(item, opts)
   local tree = stage .. "/tree"
   local ctx = {
     name = name, version = version, srcdir = srcdir, work = work, tree = tree, vars = lua_vars(tree), notes = {},
+    external = spec.external_dependencies,
     format3 = type(spec.rockspec_format) == "string" and V.parse(spec.rockspec_format) ~= nil
       and V.compare(spec.rockspec_format, "3.0") >= 0,
   }
@@ -144,6 +145,7 @@ function build_staged(item, opts)
   end
   builder(ctx, build)
   install_table(ctx, build.install)
+  require("bioxen.pkg.luarocks").write_rock_files(ctx, item.rockspec.path)
   for _, note in ipairs(ctx.notes) do say(opts, "note: %s", note) end
   local info = {
     name = name, version = version,
