@@ -913,3 +913,61 @@ fn c_modules_and_commands_are_autodetected_in_rockspec_3_0() {
         .unwrap();
     assert_eq!(ok(&o).trim(), "autoc-tool 42");
 }
+
+#[test]
+fn binary_rocks_install_without_building() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // The mirror has only their rockspecs and the rocks Debian's `luarocks pack`
+    // made (prebuilt-c-1.0-1.linux-x86_64.rock, prebuilt-lua-1.0-1.all.rock): no source.
+    ok(&pkg(&home, &m, &["install", "prebuilt-c", "prebuilt-lua"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('prebuiltc')(), require('prebuiltlua').name)",
+    );
+    assert_eq!(got.trim(), "7\tprebuiltlua");
+    let tree = home.path().join("data/envs/default/current/tree");
+    // The installed library is the one in the rock, byte for byte (luarocks compiled it).
+    let packed = Command::new("unzip")
+        .args(["-p"])
+        .arg(repo().join("prebuilt-c-1.0-1.linux-x86_64.rock"))
+        .arg("lib/prebuiltc.so")
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!packed.is_empty());
+    assert_eq!(
+        std::fs::read(tree.join("lib/lua/5.1/prebuiltc.so")).unwrap(),
+        packed
+    );
+    // Its command is wrapped like a built rock's.
+    let o = Command::new(tree.join("bin/prebuilt-tool"))
+        .env("BIOXEN", common::exe())
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "prebuilt-tool prebuiltlua");
+    let lock = ok(&home.run(&["env", "export"], None));
+    assert!(
+        lock.contains("prebuilt-c-1.0-1.linux-x86_64.rock")
+            && lock.contains("prebuilt-lua-1.0-1.all.rock"),
+        "{lock}"
+    );
+    assert!(luarocks(&tree, &["list"]).contains("prebuilt-c\n   1.0-1 (installed)"));
+    // The lockfile reproduces it (from the store: a new environment, same tree).
+    let file = home.write("bin.lock", &lock);
+    ok(&home.run(
+        &[
+            "env",
+            "import",
+            file.to_str().unwrap(),
+            "--name",
+            "again",
+            "--server",
+            &m.url,
+            "--quiet",
+        ],
+        None,
+    ));
+    common::lua_ok(&home, "assert(require('prebuiltc')() == 7)");
+    ok(&home.run(&["pkg", "health"], None));
+}

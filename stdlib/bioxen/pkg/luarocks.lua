@@ -113,6 +113,44 @@ function M.install_bin(ctx, src, name, copy)
   ctx.commands[name] = true
 end
 
+--- Installs the files of an unpacked binary rock (lua/, lib/, bin/, conf/ as
+--- `luarocks pack` lays them out) after checking each against its rock_manifest.
+function M.install_binary(ctx, rock, copy)
+  local text = U.read_file(rock .. "/rock_manifest")
+  if not text then
+    U.fail("Rock", ("%s %s: the binary rock has no rock_manifest"):format(ctx.name, ctx.version))
+  end
+  local manifest = native.eval(text, "rock_manifest").rock_manifest
+  if type(manifest) ~= "table" then
+    U.fail("Rock", ("%s %s: the binary rock's rock_manifest has no rock_manifest table"):format(ctx.name, ctx.version))
+  end
+  local dests = { lua = ctx.vars.LUADIR, lib = ctx.vars.LIBDIR, conf = ctx.vars.CONFDIR }
+  local function walk(node, prefix, fn)
+    for _, k in ipairs(sorted_keys(node)) do
+      local path = prefix == "" and k or (prefix .. "/" .. k)
+      if type(node[k]) == "table" then walk(node[k], path, fn) else fn(path, node[k]) end
+    end
+  end
+  for _, cat in ipairs({ "lua", "lib", "bin", "conf" }) do
+    if type(manifest[cat]) == "table" then
+      walk(manifest[cat], "", function(path, md5)
+        local src = rock .. "/" .. cat .. "/" .. path
+        local ok, h = pcall(native.hash, src)
+        if not ok or h.md5 ~= md5 then
+          U.fail("Hash", ("%s %s: %s/%s in the binary rock %s (rock_manifest says md5 %s); the rock is corrupt. "
+            .. "Nothing was changed"):format(ctx.name, ctx.version, cat, path,
+            ok and ("has md5 " .. h.md5) or "is missing", md5), { package = ctx.name, file = cat .. "/" .. path })
+        end
+        if cat == "bin" then
+          M.install_bin(ctx, src, path, copy)
+        else
+          copy(src, dests[cat] .. "/" .. path)
+        end
+      end)
+    end
+  end
+end
+
 local CATEGORIES = {
   { "^share/lua/[%d%.]+/(.+)$", "lua" },
   { "^lib/lua/[%d%.]+/(.+)$", "lib" },

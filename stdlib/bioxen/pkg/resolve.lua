@@ -181,7 +181,7 @@ function M.resolve(requests, opts)
       end
       table.sort(deps)
       plan[name] = {
-        name = name, version = version, server = e.server, src = e.src, rockspec = rs,
+        name = name, version = version, server = e.server, src = e.src, binary = e.binary, rockspec = rs,
         dependencies = deps,
       }
     end

@@ -109,6 +109,9 @@ function M.index(opts)
           for _, a in ipairs(arches) do
             if a.arch == "rockspec" then e.rockspec = true end
             if a.arch == "src" then e.src = true end
+            -- a binary rock for this platform (else one for all) is installed without building
+            if a.arch == U.platform() then e.binary = a.arch
+            elseif a.arch == "all" and not e.binary then e.binary = "all" end
           end
           if e.rockspec or e.src then index[lname][version] = e end
         end
@@ -162,7 +165,9 @@ end
 
 local function entry_urls(e)
   local stem = e.server .. "/" .. e.name .. "-" .. e.version
-  return stem .. ".rockspec", e.src and (stem .. ".src.rock") or nil
+  -- as LuaRocks: a binary rock (this platform's, else .all.rock) before the .src.rock
+  local rock = (e.binary and (stem .. "." .. e.binary .. ".rock")) or (e.src and (stem .. ".src.rock")) or nil
+  return stem .. ".rockspec", rock
 end
 
 local rockspec_cache = {}

@@ -56,7 +56,7 @@ local function store_intact(dir, info)
 end
 
 --- Builds one package from its downloaded artifact into the store (staged, then renamed).
-local build_staged
+local build_staged, install_binary, finish
 local function build_one(item, opts)
   local ok, result = pcall(build_staged, item, opts)
   local pid = bioxen.env.facts().pid
@@ -69,6 +69,18 @@ local function build_one(item, opts)
   return result
 end
 
+-- A binary rock (NAME-VERSION.ARCH.rock, as `luarocks pack` makes them from an
+-- installed tree): its files are checked against its rock_manifest and copied
+-- into place; nothing is built.
+function install_binary(item, opts, final, stage, work)
+  local tree = stage .. "/tree"
+  local ctx = { name = item.name, version = item.version, work = work, tree = tree, vars = lua_vars(tree), notes = {} }
+  local rock = work .. "/rock"
+  native.unpack(item.download.path, rock)
+  require("bioxen.pkg.luarocks").install_binary(ctx, rock, copy_file)
+  return finish(item, ctx, "binary", final, stage, work)
+end
+
 function build_staged(item, opts)
   local spec, name, version = item.rockspec.spec, item.name, item.version
   local final = store_dir(name, version, item.rockspec.sha256)
@@ -78,6 +90,7 @@ function build_staged(item, opts)
   native.remove_tree(work)
   native.mkdirs(stage .. "/tree")
   native.mkdirs(work)
+  if item.binary_rock then return install_binary(item, opts, final, stage, work) end
   local archive = item.download.path
   local srcdir = work .. "/src"
   local checkout -- a .src.rock of a git/scm source holds the source folder itself
@@ -145,14 +158,20 @@ function build_staged(item, opts)
   end
   builder(ctx, build)
   install_table(ctx, build.install)
-  require("bioxen.pkg.luarocks").write_rock_files(ctx, item.rockspec.path)
   for _, note in ipairs(ctx.notes) do say(opts, "note: %s", note) end
+  return finish(item, ctx, build.type or "builtin", final, stage, work)
+end
+
+-- The rock's LuaRocks metadata, info.json, then the staged entry renamed into the store.
+function finish(item, ctx, build_type, final, stage, work)
+  local name, version, tree = item.name, item.version, ctx.tree
+  require("bioxen.pkg.luarocks").write_rock_files(ctx, item.rockspec.path)
   local info = {
     name = name, version = version,
     rockspec = { url = item.rockspec.url, sha256 = item.rockspec.sha256 },
     source = { url = item.download.url, sha256 = item.download.sha256 },
     files = native.tree(tree),
-    build_type = build.type or "builtin",
+    build_type = build_type,
   }
   write_file(stage .. "/info.json", encode(info))
   local existing = load_info(final)
@@ -197,6 +216,7 @@ local function realise(plan, opts, expect)
     local src_url = p.server and select(2, entry_urls(p))
     local url = p.source_url or src_url
     p.src_rock = url ~= nil and url:match("%.src%.rock$") ~= nil
+    p.binary_rock = url ~= nil and not p.src_rock and url:match("%.rock$") ~= nil
     if not url then
       url = p.rockspec.spec.source and p.rockspec.spec.source.url
       if not url then fail("Rockspec", p.name .. " " .. p.version .. " has no source.url") end

@@ -85,6 +85,12 @@ local function is_url(s) return s:match("^%a[%w+.-]*://") ~= nil end
 
 local function slug(s) return (s:gsub("[^%w%.%-]", "_")) end
 
+-- LuaRocks' name of this platform for binary rocks ("linux-x86_64").
+function U.platform()
+  local f = bioxen.env.facts()
+  return f.os .. "-" .. f.arch
+end
+
 -- Runs fn over items with at most `n` at once (bioxen.task coroutines).
 local function parallel(items, n, fn)
   if #items == 1 or n == 1 then
