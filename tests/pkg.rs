@@ -971,3 +971,35 @@ fn binary_rocks_install_without_building() {
     common::lua_ok(&home, "assert(require('prebuiltc')() == 7)");
     ok(&home.run(&["pkg", "health"], None));
 }
+
+#[test]
+fn search_matches_summaries_descriptions_and_catalog_collections() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // Nothing fetched yet: "expression grammars" (lpeg's summary) is not a name.
+    let found = ok(&pkg(&home, &m, &["search", "expression grammars"]));
+    assert!(!found.contains("lpeg"), "{found}");
+    // `pkg info` fetched lpeg's rockspec: now its summary is searched.
+    ok(&pkg(&home, &m, &["info", "lpeg"]));
+    let found = ok(&pkg(&home, &m, &["search", "Expression Grammars"]));
+    assert!(
+        found.contains("lpeg") && found.contains("Parsing Expression Grammars For Lua"),
+        "{found}"
+    );
+    // --fetch gets every package's newest rockspec first.
+    let found = ok(&pkg(&home, &m, &["search", "table visualizer", "--fetch"]));
+    assert!(found.starts_with("inspect "), "{found}");
+    // The catalog: the `cli` collection's summary mentions terminal colours.
+    let found = ok(&pkg(&home, &m, &["search", "terminal colours"]));
+    assert!(
+        found.contains("ansicolors") && found.contains("[collection cli]"),
+        "{found}"
+    );
+    let r = common::lua_ok(
+        &home,
+        &format!(
+            "local r = bioxen.pkg.search('visualizer', {{servers = {{'{}'}}}}) print(r[1].name, r[1].matched)",
+            m.url
+        ),
+    );
+    assert_eq!(r.trim(), "inspect\tsummary");
+}

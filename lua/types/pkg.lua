@@ -93,6 +93,8 @@ function pkg.list(opts) end
 function pkg.resolve(requests, opts) end
 ---@return table
 function pkg.lock(opts) end
+--- Packages whose name, (cached) rockspec summary/description or catalog collection matches `text`.
+---@return {name: string, versions: string[], summary?: string, matched: string}[]
 function pkg.search(text, opts) end
 function pkg.info(name, opts) end
 ---@return {generation: integer, action: string, created: integer, packages: integer, current: boolean, previous?: integer}[]

@@ -237,11 +237,52 @@ end
 function M.search(text, opts)
   text = (text or ""):lower()
   local index, out = M.index(opts), {}
+  local dir = cache_dir() .. "/rockspecs"
+  -- descriptions come from rockspecs already fetched (install, info, an earlier
+  -- search) unless opts.fetch asks for the newest rockspec of every package
+  local newest = {}
   for _, name in ipairs(sorted_keys(index)) do
-    if name:find(text, 1, true) then
-      local versions = sorted_keys(index[name])
-      V.sort(versions)
-      out[#out + 1] = { name = name, versions = versions }
+    local versions = sorted_keys(index[name])
+    V.sort(versions)
+    newest[name] = { versions = versions, entry = index[name][versions[1]] }
+  end
+  if opts and opts.fetch then
+    local entries = {}
+    for _, name in ipairs(sorted_keys(newest)) do entries[#entries + 1] = newest[name].entry end
+    local ok, err = pcall(load_rockspecs, entries)
+    if not ok then say(opts, "warning: %s", tostring(err)) end
+  end
+  local function description(e)
+    local url = entry_urls(e)
+    local rs = rockspec_cache[url]
+    if not rs then
+      local path = dir .. "/" .. slug(url)
+      local spec_text = read_file(path)
+      local ok, spec = pcall(M.rockspec, spec_text or "", basename(url))
+      if not (spec_text and ok) then return nil end
+      rs = { spec = spec, path = path, url = url, sha256 = native.hash(path).sha256 }
+      rockspec_cache[url] = rs
+    end
+    return type(rs.spec.description) == "table" and rs.spec.description or nil
+  end
+  -- the catalog: a collection whose name or summary matches lists its packages
+  local collections = {}
+  for cname, col in pairs(require("bioxen.pkg.profiles").catalog().collections) do
+    if cname:lower():find(text, 1, true) or tostring(col.summary or ""):lower():find(text, 1, true) then
+      for _, p in ipairs(col.packages or {}) do collections[p] = collections[p] or cname end
+    end
+  end
+  for _, name in ipairs(sorted_keys(newest)) do
+    local d = description(newest[name].entry)
+    local summary = d and type(d.summary) == "string" and d.summary or nil
+    local detailed = d and type(d.detailed) == "string" and d.detailed or ""
+    local matched
+    if name:find(text, 1, true) then matched = "name"
+    elseif summary and summary:lower():find(text, 1, true) then matched = "summary"
+    elseif detailed:lower():find(text, 1, true) then matched = "description"
+    elseif collections[name] then matched = "collection " .. collections[name] end
+    if matched then
+      out[#out + 1] = { name = name, versions = newest[name].versions, summary = summary, matched = matched }
     end
   end
   return out
