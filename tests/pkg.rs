@@ -1003,3 +1003,17 @@ fn search_matches_summaries_descriptions_and_catalog_collections() {
     );
     assert_eq!(r.trim(), "inspect\tsummary");
 }
+
+#[test]
+fn a_cmake_rock_builds_with_luarocks_variables() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // CMakeLists.txt takes LUA_INCDIR, LUA_LIBDIR ($(LIBDIR)) and ANSWER from build.variables.
+    ok(&pkg(&home, &m, &["install", "cmake-demo"]));
+    let got = common::lua_ok(&home, "print(require('cmakedemo')())");
+    assert_eq!(got.trim(), "42");
+    let tree = home.path().join("data/envs/default/current/tree");
+    assert!(tree.join("lib/lua/5.1/cmakedemo.so").is_file());
+    assert!(luarocks(&tree, &["list"]).contains("cmake-demo\n   1.0-1 (installed)"));
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy (1 modules load)"), "{out}");
+}

@@ -228,17 +228,36 @@ local function build_make(ctx, build)
   end
 end
 
+-- As luarocks/build/cmake.lua: an inline build.cmake becomes CMakeLists.txt; the
+-- build's variables (and CMAKE_MODULE_PATH, CMAKE_LIBRARY_PATH, CMAKE_INCLUDE_PATH
+-- from the environment) are passed as -D definitions; configure, build and
+-- install in build.luarocks (format 3.0 honours build_pass/install_pass).
 local function build_cmake(ctx, build)
-  local argv = { "cmake", "-H.", "-Bbuild.luarocks", "-DCMAKE_INSTALL_PREFIX=" .. ctx.tree }
-  for _, k in ipairs(sorted_keys(build.variables or {})) do
-    argv[#argv + 1] = "-D" .. k .. "=" .. substitute(build.variables[k], ctx.vars)
+  if not pcall(run, { "cmake", "--version" }) then
+    fail("Build", ("%s %s uses the cmake build type, and cmake is not installed (the environment is unchanged). "
+      .. "Install it (e.g. sudo apt-get install cmake), then try again"):format(ctx.name, ctx.version),
+      { package = ctx.name, missing = "cmake" })
   end
-  for _, step in ipairs({ argv, { "cmake", "--build", "build.luarocks" },
-    { "cmake", "--build", "build.luarocks", "--target", "install" } }) do
-    local r = run(step, { cwd = ctx.srcdir })
+  if type(build.cmake) == "string" then U.write_file(ctx.srcdir .. "/CMakeLists.txt", build.cmake) end
+  local variables = { CMAKE_INSTALL_PREFIX = ctx.tree }
+  for _, k in ipairs({ "CMAKE_MODULE_PATH", "CMAKE_LIBRARY_PATH", "CMAKE_INCLUDE_PATH" }) do
+    variables[k] = os.getenv(k)
+  end
+  for k, v in pairs(build.variables or {}) do variables[k] = substitute(v, ctx.vars) end
+  local argv = { "cmake", "-H.", "-Bbuild.luarocks" }
+  for _, k in ipairs(sorted_keys(variables)) do argv[#argv + 1] = "-D" .. k .. "=" .. tostring(variables[k]) end
+  local steps = { argv }
+  local build_pass, install_pass = true, true
+  if ctx.format3 then build_pass, install_pass = build.build_pass ~= false, build.install_pass ~= false end
+  if build_pass then steps[#steps + 1] = { "cmake", "--build", "build.luarocks", "--config", "Release" } end
+  if install_pass then
+    steps[#steps + 1] = { "cmake", "--build", "build.luarocks", "--target", "install", "--config", "Release" }
+  end
+  for _, step in ipairs(steps) do
+    local r = run(step, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
     if r.status ~= 0 then
-      fail("Build", ("%s %s: cmake failed:\n%s\ncommand: %s"):format(ctx.name, ctx.version, r.output,
-        table.concat(step, " ")), { package = ctx.name, version = ctx.version, output = r.output })
+      fail("Build", ("%s %s: cmake failed (the environment is unchanged):\n%s\ncommand: %s"):format(ctx.name,
+        ctx.version, r.output, table.concat(step, " ")), { package = ctx.name, version = ctx.version, output = r.output })
     end
   end
 end
