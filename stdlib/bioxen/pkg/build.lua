@@ -70,12 +70,18 @@ local function compile_module(ctx, mod, info)
     defines, incdirs = list(info.defines), list(info.incdirs)
     libdirs, libraries = list(info.libdirs), list(info.libraries)
   end
+  local own_setfuncs, sizes = false, {}
+  for i, src in ipairs(sources) do
+    local text = read_file(ctx.srcdir .. "/" .. src) or ""
+    sizes[i] = #text
+    if text:match("static%s+void%s+luaL_setfuncs%s*%(") then own_setfuncs = true end
+  end
   local function attempt(extra)
-    -- object files compile in parallel (one per CPU), then link
+    -- object files compile in parallel (each in a CPU slot, biggest first), then link
     local objects, failed = {}, nil
     local jobs = {}
     for i = 1, #sources do jobs[i] = i end
-    parallel(jobs, bioxen.env.facts().cpus or 1, function(i)
+    parallel(jobs, #jobs, function(i)
       local src = sources[i]
       local obj = ctx.work .. "/obj/" .. mod .. "-" .. i .. ".o"
       native.mkdirs(dirname(obj))
@@ -87,7 +93,7 @@ local function compile_module(ctx, mod, info)
       for _, d in ipairs(defines) do argv[#argv + 1] = "-D" .. d end
       for _, d in ipairs(extra) do argv[#argv + 1] = d end
       for _, a in ipairs({ "-c", src, "-o", obj }) do argv[#argv + 1] = a end
-      local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+      local r = U.with_cpu(sizes[i], function() return run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } }) end)
       if r.status ~= 0 then
         failed = failed or { r.output, table.concat(argv, " ") }
       else
@@ -104,14 +110,10 @@ local function compile_module(ctx, mod, info)
       if dir ~= "" then argv[#argv + 1] = "-L" .. dir end
     end
     for _, l in ipairs(libraries) do argv[#argv + 1] = "-l" .. l end
-    local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+    -- linking finishes a module: it goes before any waiting compile
+    local r = U.with_cpu(math.huge, function() return run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } }) end)
     if r.status ~= 0 then return nil, r.output, table.concat(argv, " ") end
     return true
-  end
-  local own_setfuncs = false
-  for _, src in ipairs(sources) do
-    local text = read_file(ctx.srcdir .. "/" .. src) or ""
-    if text:match("static%s+void%s+luaL_setfuncs%s*%(") then own_setfuncs = true end
   end
   local ok, output, cmd
   if own_setfuncs then
@@ -183,20 +185,23 @@ local function build_builtin(ctx, build)
     build.modules, install = autodetect_modules(ctx)
     build.install = build.install or install
   end
+  local cmods = {}
   for _, mod in ipairs(sorted_keys(build.modules or {})) do
     local info = build.modules[mod]
     if type(info) == "string" and info:match("%.lua$") then
       copy_file(ctx.srcdir .. "/" .. info, ctx.vars.LUADIR .. "/" .. module_file(mod, info, ".lua"))
     else
-      compile_module(ctx, mod, info)
+      cmods[#cmods + 1] = mod
     end
   end
+  -- C modules compile side by side (their compilers share the CPU slots)
+  parallel(cmods, #cmods, function(mod) compile_module(ctx, mod, build.modules[mod]) end)
 end
 
 local function shell(ctx, what, command)
   local env = {}
   for k, v in pairs(ctx.vars) do env[k] = v end
-  local r = run({ "sh", "-c", command }, { cwd = ctx.srcdir, env = env })
+  local r = U.with_cpu(1e9, function() return run({ "sh", "-c", command }, { cwd = ctx.srcdir, env = env }) end)
   if r.status ~= 0 then
     fail("Build", ("%s %s: the %s command failed (exit %d):\n%s\ncommand: %s"):format(ctx.name, ctx.version, what,
       r.status, r.output, command), { package = ctx.name, version = ctx.version, output = r.output })
@@ -220,7 +225,7 @@ local function build_make(ctx, build)
     steps[#steps + 1] = make_args(ctx, build, build.install_variables, build.install_target or "install")
   end
   for _, argv in ipairs(steps) do
-    local r = run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+    local r = U.with_cpu(1e9, function() return run(argv, { cwd = ctx.srcdir, env = { LC_ALL = "C" } }) end)
     if r.status ~= 0 then
       fail("Build", ("%s %s: make failed (exit %d):\n%s\ncommand: %s"):format(ctx.name, ctx.version, r.status,
         r.output, table.concat(argv, " ")), { package = ctx.name, version = ctx.version, output = r.output })
@@ -254,7 +259,7 @@ local function build_cmake(ctx, build)
     steps[#steps + 1] = { "cmake", "--build", "build.luarocks", "--target", "install", "--config", "Release" }
   end
   for _, step in ipairs(steps) do
-    local r = run(step, { cwd = ctx.srcdir, env = { LC_ALL = "C" } })
+    local r = U.with_cpu(1e9, function() return run(step, { cwd = ctx.srcdir, env = { LC_ALL = "C" } }) end)
     if r.status ~= 0 then
       fail("Build", ("%s %s: cmake failed (the environment is unchanged):\n%s\ncommand: %s"):format(ctx.name,
         ctx.version, r.output, table.concat(step, " ")), { package = ctx.name, version = ctx.version, output = r.output })

@@ -244,8 +244,9 @@ local function realise(plan, opts, expect)
   end
   local quiet = opts and opts.quiet
   local bar = quiet and { step = function() end, finish = function() end } or native.progress(#todo, "building")
-  local cpus = bioxen.env.facts().cpus or 1
-  parallel(todo, math.max(1, cpus), function(p)
+  -- every package at once (bounded): unpacking and copying overlap, and the
+  -- compilers share the CPU slots (U.with_cpu)
+  parallel(todo, math.min(#todo, 16), function(p)
     infos[p.name] = build_one(p, opts)
     bar:step(p.name .. " " .. p.version)
   end)

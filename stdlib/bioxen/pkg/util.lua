@@ -91,6 +91,34 @@ function U.platform()
   return f.os .. "-" .. f.arch
 end
 
+-- CPU slots: at most one compiler (or build command) per CPU at once, across
+-- every package being built, so independent C files and rocks share the CPUs
+-- without oversubscribing them. A freed slot goes to the heaviest waiting job
+-- (weight: e.g. the source's size), so the longest compile does not start last.
+local slots = { busy = 0, waiting = {} }
+function U.with_cpu(weight, fn)
+  local limit = math.max(1, bioxen.env.facts().cpus or 1)
+  if slots.busy < limit and #slots.waiting == 0 then
+    slots.busy = slots.busy + 1
+  else
+    local me = { weight = weight or 0 }
+    slots.waiting[#slots.waiting + 1] = me
+    while not me.granted do task.sleep(0.001) end
+  end
+  local result = { pcall(fn) }
+  local best
+  for i, w in ipairs(slots.waiting) do
+    if not best or w.weight > slots.waiting[best].weight then best = i end
+  end
+  if best then
+    table.remove(slots.waiting, best).granted = true -- the slot passes on
+  else
+    slots.busy = slots.busy - 1
+  end
+  if not result[1] then error(result[2], 0) end
+  return unpack(result, 2)
+end
+
 -- Runs fn over items with at most `n` at once (bioxen.task coroutines).
 local function parallel(items, n, fn)
   if #items == 1 or n == 1 then
