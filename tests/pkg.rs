@@ -1017,3 +1017,32 @@ fn a_cmake_rock_builds_with_luarocks_variables() {
     let out = ok(&home.run(&["pkg", "health"], None));
     assert!(out.contains("is healthy (1 modules load)"), "{out}");
 }
+
+#[test]
+fn a_luarocks_build_backend_rock_builds_a_custom_build_type() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // build.type = 'demo': the back-end rock luarocks-build-demo (module
+    // luarocks.build.demo, using luarocks.fs/dir/path/util/core.cfg) is an implicit
+    // build dependency, built first; it writes a Lua module and compiles a C one.
+    let out = ok(&home.run(
+        &["pkg", "install", "uses-demo-backend", "--server", &m.url],
+        None,
+    ));
+    assert!(
+        out.contains("+ luarocks-build-demo 1.0-1") && out.contains("+ uses-demo-backend 1.0-1"),
+        "{out}"
+    );
+    let got = common::lua_ok(
+        &home,
+        "local g = require('demo_greeting') print(g.greeting, g.built_in, require('democ')())",
+    );
+    // $(LUA) substituted by the back-end through util.variable_substitutions; the
+    // back-end ran in the unpacked source folder.
+    assert_eq!(got.trim(), "hello from bioxen\tuses-demo-backend-1.0\t99");
+    let got = common::lua_ok(
+        &home,
+        "local s = bioxen.pkg.rockspec('package = \"x\" version = \"1.0-1\" build = { type = \"foo\" }') \
+         print(s.dependencies[#s.dependencies])",
+    );
+    assert_eq!(got.trim(), "luarocks-build-foo");
+}

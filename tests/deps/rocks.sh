@@ -6,7 +6,8 @@
 # are used where the tarball carries one (with `version` and `source` set to the
 # tarball); crafted rocks add conflicts, a bad hash, a build failure, a cycle, a
 # slow `command` build, a `make` build, a `cmake` build, commands (bin wrappers),
-# C modules found by rockspec 3.0 autodetection, and binary rocks (.linux-x86_64.rock,
+# C modules found by rockspec 3.0 autodetection, a LuaRocks build back-end rock
+# (luarocks-build-demo) and a rock built by it, and binary rocks (.linux-x86_64.rock,
 # .all.rock) packed by Debian's `luarocks pack` from a tree it installed. The
 # manifest is written by Debian's `luarocks-admin make-manifest`.
 #
@@ -17,7 +18,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=10
+RECIPE=11
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -300,6 +301,47 @@ crafted("cmake-demo", "1.0-1", {
                       "set_target_properties(cmakedemo PROPERTIES PREFIX \"\")\n"
                       "install(TARGETS cmakedemo DESTINATION ${LUA_LIBDIR})\n"},
     "build = { type = 'cmake', variables = { LUA_INCDIR = '$(LUA_INCDIR)', LUA_LIBDIR = '$(LIBDIR)', ANSWER = '42' } }\n")
+# A LuaRocks build back-end (build.type = 'demo' -> the rock luarocks-build-demo, module
+# luarocks.build.demo) using LuaRocks' API, and a rockspec 3.0 rock built by it.
+crafted("luarocks-build-demo", "1.0-1", {
+    "demo.lua": """local fs = require("luarocks.fs")
+local dir = require("luarocks.dir")
+local path = require("luarocks.path")
+local cfg = require("luarocks.core.cfg")
+local util = require("luarocks.util")
+local helper = require("luarocks.build.demo.helper")
+local demo = {}
+function demo.run(rockspec, no_install)
+  local build = rockspec.build
+  util.variable_substitutions(build.variables, rockspec.variables)
+  local luadir = path.lua_dir(rockspec.name, rockspec.version)
+  fs.make_dir(luadir)
+  local f = assert(io.open(dir.path(luadir, build.module .. ".lua"), "w"))
+  f:write(helper.module_source(build.variables.GREETING, fs.current_dir()))
+  f:close()
+  local libdir = path.lib_dir(rockspec.name, rockspec.version)
+  fs.make_dir(libdir)
+  local v = rockspec.variables
+  if not fs.is_file(build.csource) then return nil, "no " .. build.csource end
+  local ok = fs.execute(v.CC, "-O2", "-fPIC", "-shared", "-I" .. v.LUA_INCDIR, "-o",
+    dir.path(libdir, build.cmodule .. "." .. cfg.lib_extension), build.csource)
+  if not ok then return nil, "compiling " .. build.csource .. " failed" end
+  return true
+end
+return demo
+""",
+    "helper.lua": "return { module_source = function(greeting, cwd)\n"
+                  "  return ('return { greeting = %q, built_in = %q }\\n'):format(greeting, cwd:match('[^/]+$'))\n"
+                  "end }\n"},
+    "build = { type = 'builtin', modules = { ['luarocks.build.demo'] = 'demo.lua',\n"
+    "  ['luarocks.build.demo.helper'] = 'helper.lua' } }\n")
+crafted("uses-demo-backend", "1.0-1", {
+    "democ.c": '#include "lua.h"\n'
+               'static int answer(lua_State *L) { lua_pushinteger(L, 99); return 1; }\n'
+               'int luaopen_democ(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "rockspec_format = '3.0'\n"
+    "build = { type = 'demo', module = 'demo_greeting', cmodule = 'democ', csource = 'democ.c',\n"
+    "  variables = { GREETING = 'hello from $(LUA)' } }\n")
 # Binary rocks: built and packed below by Debian's luarocks; the mirror keeps
 # only their rockspec and the packed rock (no source), so bioxen cannot build them.
 crafted("prebuilt-c", "1.0-1", {

@@ -344,6 +344,7 @@ local BUILDERS = {
 }
 
 M.lua_vars = lua_vars
+M.build_builtin = build_builtin
 M.BUILDERS = BUILDERS
 M.external_deps = external_deps
 M.install_table = install_table

@@ -22,6 +22,8 @@ local MANIFEST_TTL = U.MANIFEST_TTL
 
 local M = {}
 
+local BUILTIN_TYPES = { builtin = true, module = true, none = true, make = true, cmake = true, command = true }
+
 -- ---------------------------------------------------------------------------
 -- servers and manifests
 
@@ -158,6 +160,19 @@ function M.rockspec(text, name)
   end
   spec.name = spec.package:lower()
   spec.dependencies = spec.dependencies or {}
+  -- as LuaRocks (3.9+): a build type LuaRocks does not have itself is built by
+  -- the back-end rock luarocks-build-TYPE, an implicit build dependency
+  local btype = type(spec.build) == "table" and spec.build.type
+  if type(btype) == "string" and not BUILTIN_TYPES[btype] then
+    local rock, listed = "luarocks-build-" .. btype, false
+    for _, d in ipairs(spec.build_dependencies or {}) do
+      if type(d) == "string" and d:lower():match("^%s*([%w%.%-%_]+)") == rock then listed = true end
+    end
+    if not listed then
+      spec.build_dependencies = spec.build_dependencies or {}
+      table.insert(spec.build_dependencies, rock)
+    end
+  end
   -- build dependencies go into the same tree before the build, as LuaRocks installs them
   for _, d in ipairs(spec.build_dependencies or {}) do table.insert(spec.dependencies, d) end
   return spec

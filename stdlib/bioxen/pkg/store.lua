@@ -152,11 +152,20 @@ function build_staged(item, opts)
   local build = spec.build or {}
   external_deps(ctx, spec.external_dependencies)
   local builder = BUILDERS[build.type or "builtin"]
-  if not builder then
-    fail("Build", ("%s %s: build type %q is not supported (bioxen builds builtin, make, cmake, command)")
-      :format(name, version, tostring(build.type)))
+  if builder then
+    builder(ctx, build)
+  else
+    -- a LuaRocks build back-end from the rock luarocks-build-TYPE (built first)
+    local backend = require("bioxen.pkg.backend")
+    local t = tostring(build.type)
+    local b = item.plan and item.plan.packages[backend.rock_name(t)]
+    if not b then
+      fail("Build", ("%s %s: build type %q needs the rock %s (bioxen builds builtin, make, cmake and command "
+        .. "itself)"):format(name, version, t, backend.rock_name(t)), { package = name, build_type = t })
+    end
+    backend.build(ctx, spec, t, store_dir(b.name or backend.rock_name(t), b.version, b.rockspec.sha256) .. "/tree",
+      B.build_builtin)
   end
-  builder(ctx, build)
   install_table(ctx, build.install)
   for _, note in ipairs(ctx.notes) do say(opts, "note: %s", note) end
   return finish(item, ctx, build.type or "builtin", final, stage, work)
@@ -246,10 +255,18 @@ local function realise(plan, opts, expect)
   local bar = quiet and { step = function() end, finish = function() end } or native.progress(#todo, "building")
   -- every package at once (bounded): unpacking and copying overlap, and the
   -- compilers share the CPU slots (U.with_cpu)
-  parallel(todo, math.min(#todo, 16), function(p)
-    infos[p.name] = build_one(p, opts)
-    bar:step(p.name .. " " .. p.version)
-  end)
+  -- LuaRocks build back-ends (luarocks-build-*) first: other builds may need them
+  local backends, rest = {}, {}
+  for _, p in ipairs(todo) do
+    p.plan = plan
+    if p.name:match("^luarocks%-build%-") then backends[#backends + 1] = p else rest[#rest + 1] = p end
+  end
+  for _, group in ipairs({ backends, rest }) do
+    parallel(group, math.min(#group, 16), function(p)
+      infos[p.name] = build_one(p, opts)
+      bar:step(p.name .. " " .. p.version)
+    end)
+  end
   bar:finish(("built %d package%s"):format(#todo, #todo == 1 and "" or "s"))
   return infos
 end
