@@ -173,6 +173,11 @@ function M.build(ctx, spec, t, backend_tree, build_builtin)
         return loaded[name]
       end
     end
+    if name:match("^luarocks%.") then
+      U.fail("Build", ("%s %s: the %s build back-end needs LuaRocks' module %s, which bioxen does not provide "
+        .. "(it provides luarocks.fs, .dir, .path, .util, .core.cfg and .build.builtin)"):format(ctx.name,
+        ctx.version, t, name), { package = ctx.name, build_type = t, module = name })
+    end
     return require(name)
   end
   local chunk, err = loadstring(text, "@" .. file)
