@@ -1046,3 +1046,39 @@ fn a_luarocks_build_backend_rock_builds_a_custom_build_type() {
     );
     assert_eq!(got.trim(), "luarocks-build-foo");
 }
+
+#[test]
+fn the_tree_metadata_is_what_luarocks_writes() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let rocks = ["inspect", "argparse", "bin-demo"];
+    let mut args = vec!["install"];
+    args.extend_from_slice(&rocks);
+    ok(&pkg(&home, &m, &args));
+    let ours = home.path().join("data/envs/default/current/tree");
+    // Debian's luarocks installs the same rocks from the same mirror into its own tree.
+    let theirs = home.path().join("luarocks-tree");
+    for rock in rocks {
+        let o = Command::new("luarocks")
+            .args(["--lua-version=5.1", "--tree"])
+            .arg(&theirs)
+            .arg(format!("--only-server={}", m.url))
+            .args(["install", rock])
+            .output()
+            .unwrap();
+        ok(&o);
+    }
+    let read = |tree: &Path, rel: &str| {
+        std::fs::read_to_string(tree.join("lib/luarocks/rocks-5.1").join(rel))
+            .unwrap_or_else(|e| panic!("{rel} in {}: {e}", tree.display()))
+    };
+    assert_eq!(read(&ours, "manifest"), read(&theirs, "manifest"));
+    for rel in [
+        "inspect/3.1.1-1/rock_manifest",
+        "argparse/0.7.1-1/rock_manifest",
+        "bin-demo/1.0-1/rock_manifest",
+        "argparse/0.7.1-1/argparse-0.7.1-1.rockspec",
+        "inspect/3.1.1-1/doc/README.md",
+    ] {
+        assert_eq!(read(&ours, rel), read(&theirs, rel), "{rel}");
+    }
+}

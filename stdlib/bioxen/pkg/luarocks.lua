@@ -131,7 +131,8 @@ function M.install_binary(ctx, rock, copy)
       if type(node[k]) == "table" then walk(node[k], path, fn) else fn(path, node[k]) end
     end
   end
-  for _, cat in ipairs({ "lua", "lib", "bin", "conf" }) do
+  local rock_dir = ctx.tree .. "/" .. M.rock_dir(ctx.name, ctx.version)
+  for _, cat in ipairs(sorted_keys(manifest)) do
     if type(manifest[cat]) == "table" then
       walk(manifest[cat], "", function(path, md5)
         local src = rock .. "/" .. cat .. "/" .. path
@@ -143,10 +144,36 @@ function M.install_binary(ctx, rock, copy)
         end
         if cat == "bin" then
           M.install_bin(ctx, src, path, copy)
-        else
+        elseif dests[cat] then
           copy(src, dests[cat] .. "/" .. path)
+        else
+          copy(src, rock_dir .. "/" .. cat .. "/" .. path) -- doc/, tests/: the rock's own folder
         end
       end)
+    end
+  end
+end
+
+--- The rock's documentation, as `luarocks build` copies it into the rock's folder:
+--- build.copy_directories (default {"doc"}) that exist, else the top folder's
+--- README*, LICENSE*, COPYING* and *.md files into doc/.
+function M.copy_docs(ctx, build)
+  local rock = ctx.tree .. "/" .. M.rock_dir(ctx.name, ctx.version)
+  local dirs = type(build.copy_directories) == "table" and build.copy_directories or { "doc" }
+  local any = false
+  for _, d in ipairs(dirs) do
+    if type(d) == "string" and native.is_dir(ctx.srcdir .. "/" .. d) then
+      native.link_tree(ctx.srcdir .. "/" .. d, rock .. "/" .. d)
+      any = true
+    end
+  end
+  if any then return end
+  for _, file in ipairs(native.list(ctx.srcdir)) do
+    local lower = file:lower()
+    if (lower:match("^readme") or lower:match("^license") or lower:match("^copying") or lower:match("^.*%.md$"))
+      and not native.is_dir(ctx.srcdir .. "/" .. file) then
+      native.mkdirs(rock .. "/doc")
+      native.copy(ctx.srcdir .. "/" .. file, rock .. "/doc/" .. file)
     end
   end
 end
@@ -187,7 +214,8 @@ function M.write_rock_files(ctx, rockspec_path)
     if inside then
       -- the rock's own folder: its rockspec, and Lua commands kept under bin/
       if inside == spec_name then put(nil, spec_name, md5)
-      elseif inside:match("^bin/") then put("bin", inside:sub(5), md5) end
+      elseif inside:match("^bin/") then put("bin", inside:sub(5), md5)
+      elseif inside ~= "rock_manifest" then put(nil, inside, md5) end -- doc/, tests/, ...
     elseif not file:match("^lib/luarocks/") then
       for _, c in ipairs(CATEGORIES) do
         local path = file:match(c[1])

@@ -167,6 +167,7 @@ function build_staged(item, opts)
       B.build_builtin)
   end
   install_table(ctx, build.install)
+  require("bioxen.pkg.luarocks").copy_docs(ctx, build)
   for _, note in ipairs(ctx.notes) do say(opts, "note: %s", note) end
   return finish(item, ctx, build.type or "builtin", final, stage, work)
 end
