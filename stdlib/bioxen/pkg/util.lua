@@ -101,9 +101,10 @@ function U.with_cpu(weight, fn)
   if slots.busy < limit and #slots.waiting == 0 then
     slots.busy = slots.busy + 1
   else
-    local me = { weight = weight or 0 }
+    -- wait on a gate task the releaser cancels (a wake-up, not polling)
+    local me = { weight = weight or 0, gate = task.spawn(function() task.sleep(1e9) end) }
     slots.waiting[#slots.waiting + 1] = me
-    while not me.granted do task.sleep(0.001) end
+    pcall(task.wait, me.gate)
   end
   local result = { pcall(fn) }
   local best
@@ -111,7 +112,7 @@ function U.with_cpu(weight, fn)
     if not best or w.weight > slots.waiting[best].weight then best = i end
   end
   if best then
-    table.remove(slots.waiting, best).granted = true -- the slot passes on
+    task.cancel(table.remove(slots.waiting, best).gate) -- the slot passes on
   else
     slots.busy = slots.busy - 1
   end
