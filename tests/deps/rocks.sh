@@ -359,8 +359,10 @@ luarocks-admin make-manifest "$REPO" >/dev/null
 (
   cd "$ROOT/work"
   for rock in prebuilt-c prebuilt-lua; do
-    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" --only-server="$REPO" install "$rock" >/dev/null
-    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" pack "$rock" >/dev/null 2>&1
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" --only-server="$REPO" install "$rock" \
+      >"$ROOT/work/luarocks.log" 2>&1 || { cat "$ROOT/work/luarocks.log" >&2; exit 1; }
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" pack "$rock" \
+      >"$ROOT/work/luarocks.log" 2>&1 || { cat "$ROOT/work/luarocks.log" >&2; exit 1; }
     rm "$REPO/$rock-1.0-1.src.rock"
   done
   mv prebuilt-c-1.0-1.linux-x86_64.rock prebuilt-lua-1.0-1.all.rock "$REPO/"
