@@ -1082,3 +1082,54 @@ fn the_tree_metadata_is_what_luarocks_writes() {
         assert_eq!(read(&ours, rel), read(&theirs, rel), "{rel}");
     }
 }
+
+#[test]
+fn a_binary_rock_whose_files_differ_from_its_rock_manifest_is_refused() {
+    let home = Home::new();
+    // A one-rock folder server holding a tampered copy of prebuilt-lua's .all.rock.
+    let server = home.path().join("tampered");
+    std::fs::create_dir_all(&server).unwrap();
+    std::fs::copy(
+        repo().join("prebuilt-lua-1.0-1.rockspec"),
+        server.join("prebuilt-lua-1.0-1.rockspec"),
+    )
+    .unwrap();
+    let script = "import sys, zipfile\n\
+        src, dst = sys.argv[1], sys.argv[2]\n\
+        with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, 'w') as b:\n\
+        \x20   for i in a.infolist():\n\
+        \x20       data = a.read(i.filename)\n\
+        \x20       if i.filename == 'lua/prebuiltlua.lua': data = b'error(\"tampered\")\\n'\n\
+        \x20       b.writestr(i, data)\n";
+    let st = Command::new("python3")
+        .args(["-c", script])
+        .arg(repo().join("prebuilt-lua-1.0-1.all.rock"))
+        .arg(server.join("prebuilt-lua-1.0-1.all.rock"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        server.join("manifest"),
+        "repository = { ['prebuilt-lua'] = { ['1.0-1'] = { { arch = 'rockspec' }, { arch = 'all' } } } }\n",
+    )
+    .unwrap();
+    let o = home.run(
+        &[
+            "pkg",
+            "install",
+            "prebuilt-lua",
+            "--server",
+            server.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains("Hash")
+            && err.contains("lua/prebuiltlua.lua")
+            && err.contains("rock_manifest"),
+        "{err}"
+    );
+    assert_eq!(current(&home), "", "the environment must stay unchanged");
+}
