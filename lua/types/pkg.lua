@@ -8,6 +8,7 @@
 ---@field locked? boolean reproduce the lockfile
 ---@field lockfile? string lockfile text for `locked`
 ---@field force? boolean remove even when a package depends on it
+---@field fetch? boolean `search`: fetch every package's newest rockspec to search descriptions
 
 ---@class bioxen.pkg.Change
 ---@field env string
