@@ -392,14 +392,42 @@ fn rollback_returns_to_an_earlier_generation() {
     ok(&pkg(&home, &m, &["install", "dkjson"]));
     assert_eq!(current(&home), "gens/2");
     common::lua_ok(&home, "assert(require('dkjson'))");
+    // As Nix: the rollback is itself a new generation, shown in history.
     let out = ok(&home.run(&["pkg", "rollback"], None));
-    assert!(out.contains("generation 1 (was 2)"), "{out}");
+    assert!(
+        out.contains("generation 3 restores generation 1 (was 2)"),
+        "{out}"
+    );
+    assert_eq!(current(&home), "gens/3");
     let o = home.run(&["-e", "require('dkjson')"], None);
     assert!(!o.status.success(), "dkjson should be gone after rollback");
+    common::lua_ok(&home, "assert(require('inspect'))");
     let h = history(&home);
-    assert!(h.contains("*  1") && h.contains("   2"), "{h}");
-    ok(&home.run(&["pkg", "rollback", "2"], None));
+    assert!(
+        h.contains("   1")
+            && h.contains("   2")
+            && h.contains("*  3")
+            && h.contains("rollback to 1"),
+        "{h}"
+    );
+    // Rolling back the rollback returns to what it replaced (generation 2).
+    let out = ok(&home.run(&["pkg", "rollback"], None));
+    assert!(
+        out.contains("generation 4 restores generation 2 (was 3)"),
+        "{out}"
+    );
     common::lua_ok(&home, "assert(require('dkjson'))");
+    // The restored generation's lockfile and health are those of generation 2.
+    let lock4 =
+        std::fs::read_to_string(home.path().join("data/envs/default/gens/4/bioxen.lock")).unwrap();
+    let lock2 =
+        std::fs::read_to_string(home.path().join("data/envs/default/gens/2/bioxen.lock")).unwrap();
+    assert_eq!(lock4, lock2);
+    ok(&home.run(&["pkg", "health"], None));
+    ok(&home.run(&["pkg", "rollback", "1"], None));
+    assert_eq!(current(&home), "gens/5");
+    let err = failed(&home.run(&["pkg", "rollback", "5"], None));
+    assert!(err.contains("at generation 5 already"), "{err}");
     let err = failed(&home.run(&["pkg", "rollback", "9"], None));
     assert!(err.contains("no generation 9"), "{err}");
 }
@@ -778,4 +806,330 @@ fn concurrent_changes_to_one_environment_take_turns() {
         assert!(list.contains(p), "{p} lost by a concurrent change: {list}");
     }
     assert_eq!(current(&home), "gens/3");
+}
+
+/// Debian's `luarocks` on an environment's tree.
+fn luarocks(tree: &Path, args: &[&str]) -> String {
+    let o = Command::new("luarocks")
+        .args(["--lua-version=5.1", "--tree"])
+        .arg(tree)
+        .args(args)
+        .output()
+        .expect("luarocks (tests/deps/apt.sh installs it)");
+    ok(&o)
+}
+
+#[test]
+fn luarocks_reads_the_environment_tree_and_commands_are_wrapped() {
+    let (home, m) = (Home::new(), Mirror::start());
+    ok(&pkg(
+        &home,
+        &m,
+        &["install", "penlight", "lpeg", "bin-demo"],
+    ));
+    let tree = home.path().join("data/envs/default/current/tree");
+    // What `luarocks install` leaves in a tree: per-rock folders and the tree manifest.
+    let rock = tree.join("lib/luarocks/rocks-5.1/penlight/1.13.1-1");
+    assert!(rock.join("penlight-1.13.1-1.rockspec").is_file());
+    let rm = std::fs::read_to_string(rock.join("rock_manifest")).unwrap();
+    assert!(
+        rm.starts_with("rock_manifest = {") && rm.contains("[\"List.lua\"] = \""),
+        "{rm}"
+    );
+    let list = luarocks(&tree, &["list"]);
+    for want in [
+        "penlight\n   1.13.1-1 (installed)",
+        "luafilesystem\n   1.8.0-1 (installed)",
+        "lpeg\n   1.0.2-1 (installed)",
+        "bin-demo\n   1.0-1 (installed)",
+    ] {
+        assert!(
+            list.contains(want),
+            "luarocks list misses {want:?}:\n{list}"
+        );
+    }
+    let show = luarocks(&tree, &["show", "lpeg"]);
+    assert!(
+        show.contains("Parsing Expression Grammars")
+            && show.contains("lpeg (")
+            && show.contains("lib/lua/5.1/lpeg.so"),
+        "{show}"
+    );
+    let show = luarocks(&tree, &["show", "bin-demo"]);
+    assert!(
+        show.contains("Commands:") && show.contains("bin/bindemo"),
+        "{show}"
+    );
+    // The dependency recorded in the manifest, as luarocks writes it.
+    let manifest = std::fs::read_to_string(tree.join("lib/luarocks/rocks-5.1/manifest")).unwrap();
+    assert!(
+        manifest.contains("luafilesystem = \"1.8.0-1\"")
+            && manifest.contains("arch = \"installed\""),
+        "{manifest}"
+    );
+    // The command: a wrapper in bin/ running the rock's script with bioxen and the tree's modules.
+    let dir = Path::new(common::exe()).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let o = Command::new(tree.join("bin/bindemo"))
+        .args(["hello", "world"])
+        .env("PATH", &path)
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "bindemo says hello world");
+    // The tree manifest belongs to no package but is not a health problem.
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy"), "{out}");
+    // After a removal, luarocks sees the new generation's tree without it.
+    ok(&pkg(&home, &m, &["remove", "lpeg"]));
+    let list = luarocks(&tree, &["list"]);
+    assert!(
+        !list.contains("lpeg") && list.contains("penlight"),
+        "{list}"
+    );
+}
+
+#[test]
+fn c_modules_and_commands_are_autodetected_in_rockspec_3_0() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // src/autoc.c (luaopen_autoc), src/autoc/extra.c (luaopen_autoc_extra),
+    // src/autoc_util.lua; src/spec/ is skipped; bin/autoc-tool is a command.
+    ok(&pkg(&home, &m, &["install", "auto-c"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('autoc').answer(), require('autoc_extra'), require('autoc_util').name)",
+    );
+    assert_eq!(got.trim(), "42\textra\tautoc_util");
+    let tree = home.path().join("data/envs/default/current/tree");
+    assert!(!tree.join("share/lua/5.1/spec/ignored.lua").exists());
+    let o = Command::new(tree.join("bin/autoc-tool"))
+        .env("BIOXEN", common::exe())
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "autoc-tool 42");
+}
+
+#[test]
+fn binary_rocks_install_without_building() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // The mirror has only their rockspecs and the rocks Debian's `luarocks pack`
+    // made (prebuilt-c-1.0-1.linux-x86_64.rock, prebuilt-lua-1.0-1.all.rock): no source.
+    ok(&pkg(&home, &m, &["install", "prebuilt-c", "prebuilt-lua"]));
+    let got = common::lua_ok(
+        &home,
+        "print(require('prebuiltc')(), require('prebuiltlua').name)",
+    );
+    assert_eq!(got.trim(), "7\tprebuiltlua");
+    let tree = home.path().join("data/envs/default/current/tree");
+    // The installed library is the one in the rock, byte for byte (luarocks compiled it).
+    let packed = Command::new("unzip")
+        .args(["-p"])
+        .arg(repo().join("prebuilt-c-1.0-1.linux-x86_64.rock"))
+        .arg("lib/prebuiltc.so")
+        .output()
+        .unwrap()
+        .stdout;
+    assert!(!packed.is_empty());
+    assert_eq!(
+        std::fs::read(tree.join("lib/lua/5.1/prebuiltc.so")).unwrap(),
+        packed
+    );
+    // Its command is wrapped like a built rock's.
+    let o = Command::new(tree.join("bin/prebuilt-tool"))
+        .env("BIOXEN", common::exe())
+        .env("BIOXEN_HOME", home.path())
+        .output()
+        .unwrap();
+    assert_eq!(ok(&o).trim(), "prebuilt-tool prebuiltlua");
+    let lock = ok(&home.run(&["env", "export"], None));
+    assert!(
+        lock.contains("prebuilt-c-1.0-1.linux-x86_64.rock")
+            && lock.contains("prebuilt-lua-1.0-1.all.rock"),
+        "{lock}"
+    );
+    assert!(luarocks(&tree, &["list"]).contains("prebuilt-c\n   1.0-1 (installed)"));
+    // The lockfile reproduces it (from the store: a new environment, same tree).
+    let file = home.write("bin.lock", &lock);
+    ok(&home.run(
+        &[
+            "env",
+            "import",
+            file.to_str().unwrap(),
+            "--name",
+            "again",
+            "--server",
+            &m.url,
+            "--quiet",
+        ],
+        None,
+    ));
+    common::lua_ok(&home, "assert(require('prebuiltc')() == 7)");
+    ok(&home.run(&["pkg", "health"], None));
+}
+
+#[test]
+fn search_matches_summaries_descriptions_and_catalog_collections() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // Nothing fetched yet: "expression grammars" (lpeg's summary) is not a name.
+    let found = ok(&pkg(&home, &m, &["search", "expression grammars"]));
+    assert!(!found.contains("lpeg"), "{found}");
+    // `pkg info` fetched lpeg's rockspec: now its summary is searched.
+    ok(&pkg(&home, &m, &["info", "lpeg"]));
+    let found = ok(&pkg(&home, &m, &["search", "Expression Grammars"]));
+    assert!(
+        found.contains("lpeg") && found.contains("Parsing Expression Grammars For Lua"),
+        "{found}"
+    );
+    // --fetch gets every package's newest rockspec first.
+    let found = ok(&pkg(&home, &m, &["search", "table visualizer", "--fetch"]));
+    assert!(found.starts_with("inspect "), "{found}");
+    // The catalog: the `cli` collection's summary mentions terminal colours.
+    let found = ok(&pkg(&home, &m, &["search", "terminal colours"]));
+    assert!(
+        found.contains("ansicolors") && found.contains("[collection cli]"),
+        "{found}"
+    );
+    let r = common::lua_ok(
+        &home,
+        &format!(
+            "local r = bioxen.pkg.search('visualizer', {{servers = {{'{}'}}}}) print(r[1].name, r[1].matched)",
+            m.url
+        ),
+    );
+    assert_eq!(r.trim(), "inspect\tsummary");
+}
+
+#[test]
+fn a_cmake_rock_builds_with_luarocks_variables() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // CMakeLists.txt takes LUA_INCDIR, LUA_LIBDIR ($(LIBDIR)) and ANSWER from build.variables.
+    ok(&pkg(&home, &m, &["install", "cmake-demo"]));
+    let got = common::lua_ok(&home, "print(require('cmakedemo')())");
+    assert_eq!(got.trim(), "42");
+    let tree = home.path().join("data/envs/default/current/tree");
+    assert!(tree.join("lib/lua/5.1/cmakedemo.so").is_file());
+    assert!(luarocks(&tree, &["list"]).contains("cmake-demo\n   1.0-1 (installed)"));
+    let out = ok(&home.run(&["pkg", "health"], None));
+    assert!(out.contains("is healthy (1 modules load)"), "{out}");
+}
+
+#[test]
+fn a_luarocks_build_backend_rock_builds_a_custom_build_type() {
+    let (home, m) = (Home::new(), Mirror::start());
+    // build.type = 'demo': the back-end rock luarocks-build-demo (module
+    // luarocks.build.demo, using luarocks.fs/dir/path/util/core.cfg) is an implicit
+    // build dependency, built first; it writes a Lua module and compiles a C one.
+    let out = ok(&home.run(
+        &["pkg", "install", "uses-demo-backend", "--server", &m.url],
+        None,
+    ));
+    assert!(
+        out.contains("+ luarocks-build-demo 1.0-1") && out.contains("+ uses-demo-backend 1.0-1"),
+        "{out}"
+    );
+    let got = common::lua_ok(
+        &home,
+        "local g = require('demo_greeting') print(g.greeting, g.built_in, require('democ')())",
+    );
+    // $(LUA) substituted by the back-end through util.variable_substitutions; the
+    // back-end ran in the unpacked source folder.
+    assert_eq!(got.trim(), "hello from bioxen\tuses-demo-backend-1.0\t99");
+    let got = common::lua_ok(
+        &home,
+        "local s = bioxen.pkg.rockspec('package = \"x\" version = \"1.0-1\" build = { type = \"foo\" }') \
+         print(s.dependencies[#s.dependencies])",
+    );
+    assert_eq!(got.trim(), "luarocks-build-foo");
+}
+
+#[test]
+fn the_tree_metadata_is_what_luarocks_writes() {
+    let (home, m) = (Home::new(), Mirror::start());
+    let rocks = ["inspect", "argparse", "bin-demo"];
+    let mut args = vec!["install"];
+    args.extend_from_slice(&rocks);
+    ok(&pkg(&home, &m, &args));
+    let ours = home.path().join("data/envs/default/current/tree");
+    // Debian's luarocks installs the same rocks from the same mirror into its own tree.
+    let theirs = home.path().join("luarocks-tree");
+    for rock in rocks {
+        let o = Command::new("luarocks")
+            .args(["--lua-version=5.1", "--tree"])
+            .arg(&theirs)
+            .arg(format!("--only-server={}", m.url))
+            .args(["install", rock])
+            .output()
+            .unwrap();
+        ok(&o);
+    }
+    let read = |tree: &Path, rel: &str| {
+        std::fs::read_to_string(tree.join("lib/luarocks/rocks-5.1").join(rel))
+            .unwrap_or_else(|e| panic!("{rel} in {}: {e}", tree.display()))
+    };
+    assert_eq!(read(&ours, "manifest"), read(&theirs, "manifest"));
+    for rel in [
+        "inspect/3.1.1-1/rock_manifest",
+        "argparse/0.7.1-1/rock_manifest",
+        "bin-demo/1.0-1/rock_manifest",
+        "argparse/0.7.1-1/argparse-0.7.1-1.rockspec",
+        "inspect/3.1.1-1/doc/README.md",
+    ] {
+        assert_eq!(read(&ours, rel), read(&theirs, rel), "{rel}");
+    }
+}
+
+#[test]
+fn a_binary_rock_whose_files_differ_from_its_rock_manifest_is_refused() {
+    let home = Home::new();
+    // A one-rock folder server holding a tampered copy of prebuilt-lua's .all.rock.
+    let server = home.path().join("tampered");
+    std::fs::create_dir_all(&server).unwrap();
+    std::fs::copy(
+        repo().join("prebuilt-lua-1.0-1.rockspec"),
+        server.join("prebuilt-lua-1.0-1.rockspec"),
+    )
+    .unwrap();
+    let script = "import sys, zipfile\n\
+        src, dst = sys.argv[1], sys.argv[2]\n\
+        with zipfile.ZipFile(src) as a, zipfile.ZipFile(dst, 'w') as b:\n\
+        \x20   for i in a.infolist():\n\
+        \x20       data = a.read(i.filename)\n\
+        \x20       if i.filename == 'lua/prebuiltlua.lua': data = b'error(\"tampered\")\\n'\n\
+        \x20       b.writestr(i, data)\n";
+    let st = Command::new("python3")
+        .args(["-c", script])
+        .arg(repo().join("prebuilt-lua-1.0-1.all.rock"))
+        .arg(server.join("prebuilt-lua-1.0-1.all.rock"))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::write(
+        server.join("manifest"),
+        "repository = { ['prebuilt-lua'] = { ['1.0-1'] = { { arch = 'rockspec' }, { arch = 'all' } } } }\n",
+    )
+    .unwrap();
+    let o = home.run(
+        &[
+            "pkg",
+            "install",
+            "prebuilt-lua",
+            "--server",
+            server.to_str().unwrap(),
+            "--quiet",
+        ],
+        None,
+    );
+    let err = failed(&o);
+    assert!(
+        err.contains("Hash")
+            && err.contains("lua/prebuiltlua.lua")
+            && err.contains("rock_manifest"),
+        "{err}"
+    );
+    assert_eq!(current(&home), "", "the environment must stay unchanged");
 }

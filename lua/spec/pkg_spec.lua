@@ -67,6 +67,24 @@ describe("pkg.rockspec", function()
     local e = raises("Rockspec", pkg.rockspec, "while true do end", "loop.rockspec")
     eq(e.message:find("instruction", 1, true) ~= nil, true)
   end)
+  it("makes luarocks-build-TYPE a build dependency of a build type LuaRocks lacks", function()
+    local s = pkg.rockspec('package = "x" version = "1-1" build = { type = "rust-mlua" }', "x.rockspec")
+    eq(s.dependencies[#s.dependencies], "luarocks-build-rust-mlua")
+    local listed = pkg.rockspec('package = "x" version = "1-1" build_dependencies = { "luarocks-build-foo >= 2" } '
+      .. 'build = { type = "foo" }', "x.rockspec")
+    eq(#listed.dependencies, 1)
+    eq(#pkg.rockspec('package = "x" version = "1-1" build = { type = "cmake" }', "x.rockspec").dependencies, 0)
+  end)
+end)
+
+describe("LuaRocks tree metadata", function()
+  local LR = require("bioxen.pkg.luarocks")
+  it("writes tables in LuaRocks' persist format", function()
+    eq(LR.persist({ rock_manifest = { lua = { ["a.lua"] = "x" }, ["b-1.0-1.rockspec"] = "y" } }),
+      'rock_manifest = {\n   ["b-1.0-1.rockspec"] = "y",\n   lua = {\n      ["a.lua"] = "x"\n   }\n}\n')
+    eq(LR.persist({ commands = {}, v = { 5, 1, string = "5.1" } }),
+      'commands = {}\nv = {\n   5, 1, string = "5.1"\n}\n')
+  end)
 end)
 
 describe("pkg.catalog", function()

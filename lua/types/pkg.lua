@@ -8,6 +8,7 @@
 ---@field locked? boolean reproduce the lockfile
 ---@field lockfile? string lockfile text for `locked`
 ---@field force? boolean remove even when a package depends on it
+---@field fetch? boolean `search`: fetch every package's newest rockspec to search descriptions
 
 ---@class bioxen.pkg.Change
 ---@field env string
@@ -93,11 +94,14 @@ function pkg.list(opts) end
 function pkg.resolve(requests, opts) end
 ---@return table
 function pkg.lock(opts) end
+--- Packages whose name, (cached) rockspec summary/description or catalog collection matches `text`.
+---@return {name: string, versions: string[], summary?: string, matched: string}[]
 function pkg.search(text, opts) end
 function pkg.info(name, opts) end
----@return {generation: integer, action: string, created: integer, packages: integer, current: boolean}[]
+---@return {generation: integer, action: string, created: integer, packages: integer, current: boolean, previous?: integer}[]
 function pkg.history(opts) end
----@return {env: string, generation: integer, previous: integer}
+--- A new generation with generation `n`'s packages (default: the one the current replaced).
+---@return {env: string, generation: integer, restored: integer, previous: integer}
 function pkg.rollback(n, opts) end
 ---@return bioxen.pkg.Health
 function pkg.health(opts) end

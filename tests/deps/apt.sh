@@ -7,6 +7,7 @@ APT_PACKAGES+=(openssl)  # doctor tests: a TLS server whose certificate does not
 APT_PACKAGES+=(openssh-server openssh-client)  # bioxen.ssh, xapi-sim guests
 APT_PACKAGES+=(lua5.4)  # vm: external interpreter (lua_executable)
 APT_PACKAGES+=(luarocks zip liblua5.1-0-dev)  # pkg: the test mirror and the luarocks benchmark
+APT_PACKAGES+=(cmake)  # pkg: the cmake build type (a crafted cmake rock)
 APT_PACKAGES+=(openssh-server openssh-client openssl)  # bioxen.ssh, xapi-sim guests, TLS spec certificates
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

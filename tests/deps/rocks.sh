@@ -5,8 +5,11 @@
 # files of Debian's lua-penlight and lua-dkjson binary packages. Upstream rockspecs
 # are used where the tarball carries one (with `version` and `source` set to the
 # tarball); crafted rocks add conflicts, a bad hash, a build failure, a cycle, a
-# slow `command` build and a `make` build. The manifest is written by Debian's
-# `luarocks-admin make-manifest`.
+# slow `command` build, a `make` build, a `cmake` build, commands (bin wrappers),
+# C modules found by rockspec 3.0 autodetection, a LuaRocks build back-end rock
+# (luarocks-build-demo) and a rock built by it, and binary rocks (.linux-x86_64.rock,
+# .all.rock) packed by Debian's `luarocks pack` from a tree it installed. The
+# manifest is written by Debian's `luarocks-admin make-manifest`.
 #
 # Output: target/rocks/repo/ (manifest, *.rockspec, *.src.rock, sources/).
 # Idempotent and fast when done: a stamp records the recipe version.
@@ -15,7 +18,7 @@ cd "$(dirname "$0")/../.."
 ROOT=$PWD/target/rocks
 REPO=$ROOT/repo
 STAMP=$ROOT/stamp
-RECIPE=9
+RECIPE=11
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$RECIPE" ] && [ -f "$REPO/manifest" ]; then
   exit 0
 fi
@@ -270,9 +273,102 @@ open(f"{repo}/scm-style-1.0-1.rockspec", "w").write(scm_spec)
 crafted("uses-platforms", "1.0-1", {"up.lua": lua_mod("up", ["inspect"])},
         "dependencies = { platforms = { unix = { 'inspect >= 3' }, windows = { 'nonexistent' } } }\n"
         "build = { type = 'builtin', modules = { up = 'up.lua' } }\n")
+# A command (build.install.bin): a Lua script that uses the rock's module.
+crafted("bin-demo", "1.0-1", {
+    "bindemo.lua": "return { greet = function(...) return 'bindemo says ' .. table.concat({...}, ' ') end }\n",
+    "bin/bindemo": "#!/usr/bin/env lua\nlocal m = require('bindemo')\nprint(m.greet(...))\n"},
+    "build = { type = 'builtin', modules = { bindemo = 'bindemo.lua' }, install = { bin = { 'bin/bindemo' } } }\n")
+# Rockspec 3.0 without build.modules: C modules and a command found by LuaRocks' autodetection.
+crafted("auto-c", "1.0-1", {
+    "src/autoc.c": '#include "lua.h"\n#include "lauxlib.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, 42); return 1; }\n'
+                   'int luaopen_autoc(lua_State *L) { lua_newtable(L); lua_pushcfunction(L, answer); '
+                   'lua_setfield(L, -2, "answer"); return 1; }\n',
+    "src/autoc/extra.c": '#include "lua.h"\n'
+                         'int luaopen_autoc_extra(lua_State *L) { lua_pushliteral(L, "extra"); return 1; }\n',
+    "src/autoc_util.lua": lua_mod("autoc_util"),
+    "src/spec/ignored.lua": "error('not a module')\n",
+    "bin/autoc-tool": "local autoc = require('autoc')\nprint('autoc-tool ' .. autoc.answer())\n"},
+    "rockspec_format = '3.0'\nbuild = { type = 'builtin' }\n")
+# A `cmake` build of a C module, LuaRocks' variables passed as -D definitions.
+crafted("cmake-demo", "1.0-1", {
+    "cmakedemo.c": '#include "lua.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, CMAKEDEMO_ANSWER); return 1; }\n'
+                   'int luaopen_cmakedemo(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n',
+    "CMakeLists.txt": "cmake_minimum_required(VERSION 3.10)\nproject(cmakedemo C)\n"
+                      "include_directories(${LUA_INCDIR})\nadd_library(cmakedemo MODULE cmakedemo.c)\n"
+                      "target_compile_definitions(cmakedemo PRIVATE CMAKEDEMO_ANSWER=${ANSWER})\n"
+                      "set_target_properties(cmakedemo PROPERTIES PREFIX \"\")\n"
+                      "install(TARGETS cmakedemo DESTINATION ${LUA_LIBDIR})\n"},
+    "build = { type = 'cmake', variables = { LUA_INCDIR = '$(LUA_INCDIR)', LUA_LIBDIR = '$(LIBDIR)', ANSWER = '42' } }\n")
+# A LuaRocks build back-end (build.type = 'demo' -> the rock luarocks-build-demo, module
+# luarocks.build.demo) using LuaRocks' API, and a rockspec 3.0 rock built by it.
+crafted("luarocks-build-demo", "1.0-1", {
+    "demo.lua": """local fs = require("luarocks.fs")
+local dir = require("luarocks.dir")
+local path = require("luarocks.path")
+local cfg = require("luarocks.core.cfg")
+local util = require("luarocks.util")
+local helper = require("luarocks.build.demo.helper")
+local demo = {}
+function demo.run(rockspec, no_install)
+  local build = rockspec.build
+  util.variable_substitutions(build.variables, rockspec.variables)
+  local luadir = path.lua_dir(rockspec.name, rockspec.version)
+  fs.make_dir(luadir)
+  local f = assert(io.open(dir.path(luadir, build.module .. ".lua"), "w"))
+  f:write(helper.module_source(build.variables.GREETING, fs.current_dir()))
+  f:close()
+  local libdir = path.lib_dir(rockspec.name, rockspec.version)
+  fs.make_dir(libdir)
+  local v = rockspec.variables
+  if not fs.is_file(build.csource) then return nil, "no " .. build.csource end
+  local ok = fs.execute(v.CC, "-O2", "-fPIC", "-shared", "-I" .. v.LUA_INCDIR, "-o",
+    dir.path(libdir, build.cmodule .. "." .. cfg.lib_extension), build.csource)
+  if not ok then return nil, "compiling " .. build.csource .. " failed" end
+  return true
+end
+return demo
+""",
+    "helper.lua": "return { module_source = function(greeting, cwd)\n"
+                  "  return ('return { greeting = %q, built_in = %q }\\n'):format(greeting, cwd:match('[^/]+$'))\n"
+                  "end }\n"},
+    "build = { type = 'builtin', modules = { ['luarocks.build.demo'] = 'demo.lua',\n"
+    "  ['luarocks.build.demo.helper'] = 'helper.lua' } }\n")
+crafted("uses-demo-backend", "1.0-1", {
+    "democ.c": '#include "lua.h"\n'
+               'static int answer(lua_State *L) { lua_pushinteger(L, 99); return 1; }\n'
+               'int luaopen_democ(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "rockspec_format = '3.0'\n"
+    "build = { type = 'demo', module = 'demo_greeting', cmodule = 'democ', csource = 'democ.c',\n"
+    "  variables = { GREETING = 'hello from $(LUA)' } }\n")
+# Binary rocks: built and packed below by Debian's luarocks; the mirror keeps
+# only their rockspec and the packed rock (no source), so bioxen cannot build them.
+crafted("prebuilt-c", "1.0-1", {
+    "prebuiltc.c": '#include "lua.h"\n'
+                   'static int answer(lua_State *L) { lua_pushinteger(L, 7); return 1; }\n'
+                   'int luaopen_prebuiltc(lua_State *L) { lua_pushcfunction(L, answer); return 1; }\n'},
+    "build = { type = 'builtin', modules = { prebuiltc = 'prebuiltc.c' } }\n")
+crafted("prebuilt-lua", "1.0-1", {"prebuiltlua.lua": lua_mod("prebuiltlua"),
+    "bin/prebuilt-tool": "#!/usr/bin/env lua\nprint('prebuilt-tool ' .. require('prebuiltlua').name)\n"},
+    "build = { type = 'builtin', modules = { prebuiltlua = 'prebuiltlua.lua' }, install = { bin = { 'bin/prebuilt-tool' } } }\n")
 PY
 
-# --- 3. Manifest ----------------------------------------------------------------
+# --- 3. Binary rocks, as `luarocks pack` makes them from an installed tree ----------
+luarocks-admin make-manifest "$REPO" >/dev/null
+(
+  cd "$ROOT/work"
+  for rock in prebuilt-c prebuilt-lua; do
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" --only-server="$REPO" install "$rock" \
+      >"$ROOT/work/luarocks.log" 2>&1 || { cat "$ROOT/work/luarocks.log" >&2; exit 1; }
+    luarocks --lua-version=5.1 --tree "$ROOT/work/lrtree" pack "$rock" \
+      >"$ROOT/work/luarocks.log" 2>&1 || { cat "$ROOT/work/luarocks.log" >&2; exit 1; }
+    rm "$REPO/$rock-1.0-1.src.rock"
+  done
+  mv prebuilt-c-1.0-1.linux-x86_64.rock prebuilt-lua-1.0-1.all.rock "$REPO/"
+)
+
+# --- 4. Manifest ----------------------------------------------------------------
 luarocks-admin make-manifest "$REPO" >/dev/null
 echo "$RECIPE" >"$STAMP"
 echo "rocks.sh: $(ls "$REPO" | grep -c 'rockspec$') rockspecs in $REPO"

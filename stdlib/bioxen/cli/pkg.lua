@@ -9,11 +9,13 @@ usage: bioxen pkg VERB [options]
   update [NAME...]               newest versions the constraints allow
   list                           installed packages
   pin NAME... / unpin NAME...    keep packages at their installed version
-  search TEXT                    packages on the servers
+  search TEXT [--fetch]          packages whose name, summary or description (of rockspecs
+                                 already fetched; --fetch gets every newest one) or catalog
+                                 collection matches
   info NAME                      versions, summary and dependencies of a package
   profile list|show P|create P NAME...   curated package sets
   history                        generations of the environment
-  rollback [N]                   return to generation N (default: the previous one)
+  rollback [N]                   a new generation with generation N's packages (default: the one before)
   health                         re-hash files, require every module, check system libraries
   recommend                      suggestions from the catalog
 options: --env NAME, --server URL (repeatable), --quiet]]
@@ -35,7 +37,7 @@ while i <= #args do
       opts.locked = true
     else opts[a:sub(3)] = v end
     i = i + 2
-  elseif a == "--locked" or a == "--force" or a == "--quiet" or a == "--json" then
+  elseif a == "--locked" or a == "--force" or a == "--quiet" or a == "--json" or a == "--fetch" then
     opts[a:sub(3)] = true
     i = i + 1
   elseif a == "-h" or a == "--help" then
@@ -111,7 +113,8 @@ elseif verb == "pin" or verb == "unpin" then
   show_changes(pkg.pin(rest, opts))
 elseif verb == "search" then
   for _, p in ipairs(pkg.search(rest[1] or "", opts)) do
-    print(("%-20s %s"):format(p.name, table.concat(p.versions, " ")))
+    local why = p.matched ~= "name" and p.matched ~= "summary" and ("  [" .. p.matched .. "]") or ""
+    print(("%-20s %-24s %s%s"):format(p.name, table.concat(p.versions, " "), p.summary or "", why))
   end
 elseif verb == "info" then
   need(1, "a package name")
@@ -147,7 +150,8 @@ elseif verb == "history" then
   end
 elseif verb == "rollback" then
   local r = pkg.rollback(rest[1] and tonumber(rest[1]) or nil, opts)
-  print(("environment %s: generation %d (was %d)"):format(r.env, r.generation, r.previous))
+  print(("environment %s: generation %d restores generation %d (was %d)"):format(r.env, r.generation, r.restored,
+    r.previous))
 elseif verb == "health" then
   local r = pkg.health(opts)
   if r.ok then
