@@ -33,6 +33,24 @@ fn main() {
     // the statically linked C libraries at every start.
     println!("cargo:rustc-link-arg-bins=-no-pie");
     println!("cargo:rustc-link-arg-bins=-Wl,-z,lazy");
+    order_startup_code(Path::new(&root));
+}
+
+/// Start-up memory: the functions that run at every start (listed by
+/// bench/runtime/startup_symbols.sh) go together at the front of `.text`, so
+/// the kernel maps a few hundred KiB of code rather than pages scattered over
+/// the whole executable. Names missing from a build (the list is stale, or a
+/// debug build) are skipped by the linker.
+fn order_startup_code(root: &Path) {
+    let list = root.join("src/runtime/startup-symbols.txt");
+    println!("cargo:rerun-if-changed={}", list.display());
+    if env::var("PROFILE").as_deref() == Ok("release") && list.exists() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            list.display()
+        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
 }
 
 /// Writes `pub static FILES: &[(&str, &str)]`, sorted by path relative to `dir`.
