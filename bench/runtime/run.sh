@@ -38,4 +38,9 @@ if command -v valgrind >/dev/null; then
     printf '%-28s %12s %12s %8s\n' "instructions: $1 $2" "$ib" "$il" "$(ratio "$ib" "$il")"
   done
 fi
+# The start-up order list goes stale as code changes; below ~90% regenerate it
+# with bench/runtime/startup_symbols.sh.
+listed=$(wc -l < src/runtime/startup-symbols.txt)
+present=$(nm --defined-only "$B" | awk '{print $3}' | sort -u | comm -12 - <(sort -u src/runtime/startup-symbols.txt) | wc -l)
+echo "start-up order list: $present of $listed functions present in this build"
 rm -rf "$out"

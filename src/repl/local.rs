@@ -21,6 +21,8 @@ impl<'a> LocalEvaluator<'a> {
             .map(|l| l.name.to_string())
             .collect();
         libraries.extend(stdlib::library_files().into_iter().map(String::from));
+        // Completion of `bioxen.` offers every field, loaded or not.
+        libraries.extend(crate::runtime::modules::HOTRELOAD_FIELDS.map(String::from));
         libraries.sort();
         libraries.dedup();
         let opts = lua.create_table()?;

@@ -22,8 +22,12 @@ pub fn install(lua: &Lua) -> LuaResult<()> {
     append_active_env(lua)
 }
 
+/// Fields of `bioxen` that are not libraries: bioxen.hotreload's functions,
+/// also loaded on first use.
+pub const HOTRELOAD_FIELDS: [&str; 2] = ["reload", "watch"];
+
 /// `bioxen.NAME`: the library, required on first use and kept in the table;
-/// `reload` and `watch` come from bioxen.hotreload the same way.
+/// `HOTRELOAD_FIELDS` come from bioxen.hotreload the same way.
 fn lazy_field(lua: &Lua, (bioxen, name): (Table, Value)) -> LuaResult<Value> {
     let Value::String(name) = name else {
         return Ok(Value::Nil);
@@ -31,7 +35,7 @@ fn lazy_field(lua: &Lua, (bioxen, name): (Table, Value)) -> LuaResult<Value> {
     let name = name.to_str()?.to_string();
     let require: Function = lua.globals().get("require")?;
     let value = match name.as_str() {
-        "reload" | "watch" => require
+        n if HOTRELOAD_FIELDS.contains(&n) => require
             .call::<Table>("bioxen.hotreload")?
             .get::<Value>(name.as_str())?,
         _ if exists(&name) => require.call::<Value>(format!("bioxen.{name}"))?,
