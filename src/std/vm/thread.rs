@@ -324,7 +324,7 @@ impl UserData for ThreadVm {
                 .child
                 .try_lock()
                 .ok()
-                .and_then(|g| g.as_ref().map(|c| c.lua.used_memory())))
+                .and_then(|g| g.as_ref().map(|c| c.used_memory())))
         });
     }
 }
