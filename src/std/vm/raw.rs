@@ -1,5 +1,5 @@
-//! A child VM's Lua state at the level of LuaJIT's C API: created with our
-//! own allocator (the memory limit), its libraries opened directly, the
+//! A child VM's Lua state at the level of LuaJIT's C API: created with
+//! `lua_newstate` (mlua's allocator and limit accounting), its libraries opened directly, the
 //! strict sandbox built with C closures instead of a Lua setup chunk, and
 //! closed with one `lua_close`. mlua only wraps the finished state
 //! (`Lua::get_or_init_from_ptr`), so a VM pays neither mlua's library loader
@@ -12,13 +12,45 @@ use std::os::raw::{c_int, c_void};
 use std::ptr;
 
 /// Bytes in use and the limit (0: none) of one state; the allocator's `ud`.
+/// Laid out as mlua 0.12's `MemoryState` (repr(C)), so that states can use
+/// mlua's own allocator: mlua then relaxes the limit for its internal
+/// closures and skips protected calls while no limit is set, exactly as for
+/// states it creates itself. `allocator` checks the layout at run time and
+/// falls back to `allocate` (same accounting) if it ever differs.
+#[repr(C)]
 pub struct Memory {
     pub used: Cell<isize>,
     pub limit: Cell<isize>,
+    ignore_limit: Cell<bool>,
 }
 
-/// The allocator of child states: malloc, refusing growth past the limit
-/// (LuaJIT then raises "not enough memory"; shrinking never fails).
+/// mlua's allocator, if its state data is laid out as `Memory`.
+fn allocator() -> ffi::lua_Alloc {
+    static ALLOC: std::sync::OnceLock<ffi::lua_Alloc> = std::sync::OnceLock::new();
+    *ALLOC.get_or_init(|| {
+        let lua = mlua::Lua::new();
+        let probe = 0x5a5a_0000_1234_isize;
+        if lua.set_memory_limit(probe as usize).is_err() {
+            return allocate;
+        }
+        let mut ud = ptr::null_mut();
+        // SAFETY: reads the allocator of a live state we own.
+        let f = unsafe { ffi::lua_getallocf(lua.state(), &mut ud) };
+        if ud.is_null() {
+            return allocate;
+        }
+        // SAFETY: mlua's state data is at least two isize (its used memory and limit).
+        let m = unsafe { &*(ud as *const Memory) };
+        if m.limit.get() == probe && m.used.get() == lua.used_memory() as isize {
+            f
+        } else {
+            allocate
+        }
+    })
+}
+
+/// Our allocator when mlua's cannot be used: malloc, refusing growth past
+/// the limit (LuaJIT then raises "not enough memory"; shrinking never fails).
 unsafe extern "C" fn allocate(
     ud: *mut c_void,
     ptr: *mut c_void,
@@ -43,7 +75,7 @@ unsafe extern "C" fn allocate(
             nsize as isize - osize as isize
         };
         let limit = m.limit.get();
-        if diff > 0 && limit > 0 && m.used.get() + diff > limit {
+        if diff > 0 && limit > 0 && m.used.get() + diff > limit && !m.ignore_limit.get() {
             return ptr::null_mut();
         }
         let p = if ptr.is_null() {
@@ -78,10 +110,12 @@ impl RawState {
         let memory = Box::into_raw(Box::new(Memory {
             used: Cell::new(0),
             limit: Cell::new(0),
+            ignore_limit: Cell::new(false),
         }));
+        let alloc = allocator();
         // SAFETY: a fresh state; libraries are opened in protected mode.
         unsafe {
-            let state = ffi::lua_newstate(allocate, memory.cast());
+            let state = ffi::lua_newstate(alloc, memory.cast());
             if state.is_null() {
                 drop(Box::from_raw(memory));
                 return None;
