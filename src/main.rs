@@ -7,6 +7,13 @@ mod repl;
 mod run;
 mod runtime;
 
+/// mimalloc instead of glibc malloc: a thread-backend VM is a Lua state of
+/// ~1,500 small allocations made on one thread and freed on another; glibc's
+/// malloc/free (consolidation, cross-thread frees) was half of the
+/// instructions of creating and closing one (callgrind, docs/vm.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     runtime::tls::install();

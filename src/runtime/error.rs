@@ -104,12 +104,7 @@ fn strip_traceback(m: &str) -> String {
 /// unwraps the same userdata back into the Rust error, the kind survives being
 /// re-raised through Rust (task.wait, vm calls...), which a table would not.
 pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
-    // A wrapped error as a plain value (not raised) has the shared metatable,
-    // without the cost of raising one and building its traceback.
-    let sample = Value::Error(Box::new(error("Probe", "probe")));
-    let index =
-        lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
-    let tostring = lua.create_function(|_, err: Value| Ok(describe(&err)))?;
+    let (sample, index, tostring) = error_metatable_parts(lua)?;
     let meta = unsafe {
         // SAFETY: replaces the pushed sample by its metatable (or nil), one
         // value in, one out.
@@ -123,6 +118,19 @@ pub fn install_error_metatable(lua: &Lua) -> LuaResult<()> {
     let meta = meta.ok_or_else(|| mlua::Error::runtime("mlua's error values have no metatable"))?;
     meta.raw_set("__index", index)?;
     meta.raw_set("__tostring", tostring)
+}
+
+/// An error value (its metatable is the one every error value shares) and
+/// the `__index` and `__tostring` functions that make error values readable;
+/// child VMs install them with the C API (src/std/vm/raw.rs).
+pub fn error_metatable_parts(lua: &Lua) -> LuaResult<(Value, mlua::Function, mlua::Function)> {
+    // A wrapped error as a plain value (not raised) has the shared metatable,
+    // without the cost of raising one and building its traceback.
+    let sample = Value::Error(Box::new(error("Probe", "probe")));
+    let index =
+        lua.create_function(|lua, (err, key): (Value, String)| error_field(lua, &err, &key))?;
+    let tostring = lua.create_function(|_, err: Value| Ok(describe(&err)))?;
+    Ok((sample, index, tostring))
 }
 
 fn error_field(lua: &Lua, err: &Value, key: &str) -> LuaResult<Value> {

@@ -7,6 +7,7 @@ pub mod job;
 pub mod premade;
 pub mod process;
 pub mod protocol;
+pub mod raw;
 pub mod sandbox;
 pub mod thread;
 pub mod value;

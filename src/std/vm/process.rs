@@ -190,6 +190,10 @@ fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
         )
     });
     cmd.env_clear()
+        // mimalloc (the global allocator) reserves 1 GiB of address space at a
+        // time; under the child's RLIMIT_AS that left LuaJIT no room for
+        // machine code, so the JIT stopped (fib 9x slower). Reserve in small steps.
+        .env("MIMALLOC_ARENA_RESERVE", "8MiB")
         .current_dir(&dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -334,7 +338,12 @@ pub fn set_pool_size(n: usize) {
 
 fn acquire() -> std::io::Result<Proc> {
     let s = spawner();
-    let pooled = s.pool.lock().unwrap().pop();
+    // The oldest child first: a child just given back is still closing its
+    // last state and building a spare one (taking it made `create` wait).
+    let pooled = {
+        let mut pool = s.pool.lock().unwrap();
+        (!pool.is_empty()).then(|| pool.remove(0))
+    };
     let _ = s.tx.lock().unwrap().send(Req::Refill);
     if let Some(p) = pooled {
         return Ok(p);

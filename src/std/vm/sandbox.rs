@@ -2,12 +2,14 @@
 //! level, with captured output and limits, and the code that runs an exec or a
 //! call in it and reports a result. Used by the thread backend in the host and
 //! by the process backend's child loop alike.
+use super::raw::RawState;
 use super::value::{Copier, Reader, Val, put_bytes};
 use crate::runtime::error::{BioxenError, find_bioxen, kind_of, message_of};
 use crate::runtime::interrupt::{Interrupter, Reason};
 use mlua::chunk::ChunkMode;
-use mlua::{Function, Lua, LuaOptions, MultiValue, Result as LuaResult, StdLib, Value};
+use mlua::{Function, Lua, MultiValue, Result as LuaResult, Value};
 use std::any::Any;
+use std::mem::ManuallyDrop;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -272,7 +274,7 @@ impl Output {
 }
 
 /// What is absent in the strict and standard sandboxes, with how to grant it.
-const FORBIDDEN: &[(&str, &str)] = &[
+pub(super) const FORBIDDEN: &[(&str, &str)] = &[
     ("io", "trusted"),
     ("debug", "trusted"),
     ("ffi", "trusted"),
@@ -286,73 +288,6 @@ const FORBIDDEN: &[(&str, &str)] = &[
     ("setfenv", "trusted"),
     ("require", "standard"),
 ];
-
-const SETUP: &str = r##"
-local deny, write, level, require_impl, probe = ...
-local G = _G
-local dbg = debug
-local keep = { assert = 1, error = 1, getmetatable = 1, ipairs = 1, next = 1, pairs = 1,
-  pcall = 1, rawequal = 1, rawget = 1, rawset = 1, select = 1, setmetatable = 1,
-  tonumber = 1, tostring = 1, type = 1, unpack = 1, xpcall = 1, _G = 1, _VERSION = 1,
-  coroutine = 1, gcinfo = 1, string = 1, table = 1, math = 1, bit = 1 }
-local raw_load, raw_cg, raw_os, type_, byte = load, collectgarbage, os, type, string.byte
--- error values: readable in the child, and their shared metatable locked
-local _, e = pcall(probe)
-dbg.getmetatable(e).__metatable = false
-local drop = {}
-for k in pairs(G) do if not keep[k] then drop[#drop + 1] = k end end
-for _, k in ipairs(drop) do G[k] = nil end
-string.dump = nil
-os = { time = raw_os.time, clock = raw_os.clock, date = raw_os.date, difftime = raw_os.difftime }
-setmetatable(os, { __index = function(_, k)
-  if type_(k) == "string" and raw_os[k] ~= nil then deny("os." .. k) end
-end })
-setmetatable(string, { __index = function(_, k)
-  if k == "dump" or k == "buffer" then deny("string." .. k) end
-end })
-local smt = dbg.getmetatable("")
-smt.__metatable = setmetatable({}, { __index = smt, __metatable = false,
-  __newindex = function() deny("changing the string metatable") end })
-local function is_bytecode(chunk)
-  return type_(chunk) == "string" and byte(chunk, 1) == 27
-end
-load = function(chunk, name, mode, env)
-  if is_bytecode(chunk) or mode == "b" then deny("loading bytecode") end
-  if env ~= nil then return raw_load(chunk, name, "t", env) end
-  return raw_load(chunk, name, "t")
-end
-loadstring = function(s, name)
-  if is_bytecode(s) then deny("loading bytecode") end
-  return raw_load(s, name, "t")
-end
-collectgarbage = function(opt)
-  if opt == "count" then return raw_cg("count") end
-  deny("collectgarbage(" .. (type_(opt) == "string" and ("\"" .. opt .. "\"") or "") .. ")")
-end
-if level == "standard" then
-  local loaded = {}
-  require = function(name)
-    local m = loaded[name]
-    if m ~= nil then return m end
-    local chunk_or_value, is_value = require_impl(name)
-    if is_value then m = chunk_or_value else m = chunk_or_value(name) end
-    if m == nil then m = true end
-    loaded[name] = m
-    return m
-  end
-end
-setmetatable(G, { __index = function(_, k)
-  if type_(k) == "string" and deny(k, true) then deny(k) end
-end })
-local tostring_, select_, concat = tostring, select, table.concat
-print = function(...)
-  local n = select_("#", ...)
-  if n == 1 then return write(tostring_((...)) .. "\n") end
-  local parts = {}
-  for i = 1, n do parts[i] = tostring_((select_(i, ...))) end
-  write(concat(parts, "\t") .. "\n")
-end
-"##;
 
 const PRINT: &str = r##"local write = ...
 local tostring, select, concat = tostring, select, table.concat
@@ -390,12 +325,28 @@ fn compiled(lua: &Lua, slot: usize, source: &str) -> LuaResult<Function> {
 
 /// A child VM's state and what it needs to run execs.
 pub struct Child {
-    pub lua: Lua,
-    pub interrupter: Arc<Interrupter>,
+    /// mlua's handle on `raw`; dropped before it (see `Drop`).
+    pub lua: ManuallyDrop<Lua>,
     pub opts: Options,
     chunk_name: String,
     /// Recently run source -> its compiled chunk (see `compile`).
     chunks: std::sync::Mutex<Vec<(Vec<u8>, Function)>>,
+    /// The state itself: `lua_close` when dropped.
+    raw: RawState,
+    /// Must outlive the state, so declared after `raw`.
+    pub interrupter: Arc<Interrupter>,
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        // Every mlua handle on the state goes before the state is closed.
+        match self.chunks.get_mut() {
+            Ok(c) => c.clear(),
+            Err(p) => p.into_inner().clear(),
+        }
+        // SAFETY: not used again; `raw` (dropped next) closes the state.
+        unsafe { ManuallyDrop::drop(&mut self.lua) };
+    }
 }
 
 /// How many distinct recent chunks a VM keeps compiled, and up to what size.
@@ -428,21 +379,11 @@ impl Child {
     /// Builds the state; `modules` finds `require`d source (default: read package_path).
     pub fn new(opts: Options, modules: Option<ModuleSource>) -> LuaResult<Child> {
         let trusted = opts.sandbox == Level::Trusted;
-        let libs = if trusted {
-            StdLib::ALL
-        } else {
-            StdLib::TABLE
-                | StdLib::STRING
-                | StdLib::MATH
-                | StdLib::BIT
-                | StdLib::OS
-                | StdLib::JIT
-                | StdLib::DEBUG
-        };
-        // SAFETY: the state is sandboxed below, from an allow-list, before any code runs.
-        let lua = unsafe { Lua::unsafe_new_with(libs, LuaOptions::default()) };
-        // error values with e.kind / e.message in the child (lost in f9c129d; net and channel rely on it)
-        crate::runtime::error::install_error_metatable(&lua)?;
+        let raw = RawState::open(trusted)
+            .ok_or_else(|| crate::runtime::error::error("Runtime", "cannot create a Lua state"))?;
+        // SAFETY: our own state, wrapped once; `Child` drops every mlua handle
+        // before `raw` closes it. Sandboxed below, before any code runs.
+        let lua = unsafe { Lua::get_or_init_from_ptr(raw.state) }.clone();
         lua.set_app_data(Output {
             stdout: Vec::new(),
             stderr: Vec::new(),
@@ -454,15 +395,20 @@ impl Child {
                 .expect("output buffer")
                 .write(false, &s.as_bytes())
         })?;
+        // error values with e.kind / e.message in the child (net and channel rely on it)
+        let (sample, index, tostring) = crate::runtime::error::error_metatable_parts(&lua)?;
         if trusted {
+            // SAFETY: only sets fields of the error metatable (protected mode).
+            unsafe {
+                lua.exec_raw::<()>((sample, index, tostring), |state| {
+                    super::raw::lock_error_metatable(state, 1, 2, 3, false)
+                })?;
+            }
             Self::setup_trusted(&lua, write)?;
         } else {
             let level = opts.sandbox;
-            let deny = lua.create_function(move |_, (what, check): (String, Option<bool>)| {
-                if check == Some(true) {
-                    return Ok(FORBIDDEN.iter().any(|(n, _)| *n == what));
-                }
-                Err(sandbox_error(level, &what))
+            let deny = lua.create_function(move |_, what: String| {
+                Err::<(), _>(sandbox_error(level, &what))
             })?;
             let require_impl = if level == Level::Standard {
                 let source = modules.unwrap_or_else(|| files_source(opts.package_path.clone()));
@@ -472,27 +418,29 @@ impl Child {
             } else {
                 None
             };
-            let probe = lua.create_function(|_, ()| {
-                Err::<(), _>(crate::runtime::error::error("Probe", "probe"))
-            })?;
-            compiled(&lua, 0, SETUP)?.call::<()>((
-                deny,
-                write,
-                level.name(),
-                require_impl,
-                probe,
-            ))?;
+            // SAFETY: build_sandbox's stack contract is these six values; it
+            // runs in protected mode.
+            unsafe {
+                lua.exec_raw::<()>(
+                    (deny, write, index, tostring, require_impl, sample),
+                    |state| super::raw::build_sandbox(state),
+                )?;
+            }
         }
-        // Drop the setup's garbage now: an idle VM should cost only its state.
-        lua.gc_collect()?;
         let interrupter = Interrupter::attach(&lua);
         Ok(Child {
-            lua,
-            interrupter,
+            lua: ManuallyDrop::new(lua),
             chunk_name: format!("={}", opts.id),
             chunks: std::sync::Mutex::new(Vec::new()),
             opts,
+            raw,
+            interrupter,
         })
+    }
+
+    /// Bytes the state uses now.
+    pub fn used_memory(&self) -> usize {
+        self.raw.memory().used.get().max(0) as usize
     }
 
     /// Applies a VM's own options to a state built by `new` (possibly ahead
@@ -509,9 +457,11 @@ impl Child {
             }
         }
         if opts.memory_limit > 0 {
-            let used = self.lua.used_memory();
-            self.lua
-                .set_memory_limit(opts.memory_limit.max(used + 64 * 1024))?;
+            let used = self.used_memory();
+            self.raw
+                .memory()
+                .limit
+                .set(opts.memory_limit.max(used + 64 * 1024) as isize);
         }
         self.chunk_name = format!("={}", opts.id);
         self.opts = opts;
@@ -635,8 +585,8 @@ impl Child {
     /// trusted VM's finalizers may run).
     fn reclaim_if_full(&self) {
         let limit = self.opts.memory_limit;
-        if limit > 0 && self.lua.used_memory() > limit / 4 * 3 {
-            let _ = self.lua.gc_collect();
+        if limit > 0 && self.used_memory() > limit / 4 * 3 {
+            self.raw.collect();
         }
     }
 
@@ -644,7 +594,7 @@ impl Child {
         if let Err(e) = outcome
             && kind_of(e) == "MemoryLimit"
         {
-            let _ = self.lua.gc_collect();
+            self.raw.collect();
         }
     }
 

@@ -12,7 +12,6 @@ use crate::runtime::interrupt::{Interrupter, Reason};
 use mlua::{Result as LuaResult, UserData, UserDataMethods};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
 enum Work {
@@ -215,11 +214,17 @@ fn worker(p: &'static Pool) {
     }
 }
 
-/// Drops states on a helper thread so `close` returns at once.
+/// Closes states on a helper thread so `close` returns at once: strict and
+/// standard states on the builder thread (they hold no finalizers of their
+/// own, so closing cannot hang it), trusted ones on a thread of their own (a
+/// trusted VM's `__gc` can loop forever and take that thread with it).
 fn reap(child: Child) {
-    static REAPER: OnceLock<Mutex<mpsc::Sender<Child>>> = OnceLock::new();
+    if child.opts.sandbox != super::sandbox::Level::Trusted {
+        return super::premade::retire(child);
+    }
+    static REAPER: OnceLock<Mutex<std::sync::mpsc::Sender<Child>>> = OnceLock::new();
     let tx = REAPER.get_or_init(|| {
-        let (tx, rx) = mpsc::channel::<Child>();
+        let (tx, rx) = std::sync::mpsc::channel::<Child>();
         std::thread::Builder::new()
             .name("bioxen-vm-reaper".into())
             .spawn(move || {
@@ -324,7 +329,7 @@ impl UserData for ThreadVm {
                 .child
                 .try_lock()
                 .ok()
-                .and_then(|g| g.as_ref().map(|c| c.lua.used_memory())))
+                .and_then(|g| g.as_ref().map(|c| c.used_memory())))
         });
     }
 }
