@@ -474,3 +474,150 @@ fn sessions_and_package_changes_are_recorded_automatically() {
         .unwrap();
     assert!(installed.to_string().contains("inspect"), "{installed}");
 }
+
+#[test]
+fn vm_calls_and_vms_collected_or_left_open_are_recorded() {
+    let lrs = Peer::strict();
+    let home = Home::new();
+    // No close for "dropped" (collected) nor for "open" (still open at exit), no flush.
+    lua_ok(
+        &home,
+        &lrs,
+        r#"local vm = bioxen.vm
+        local v = vm.create{ id = "calls", backend = "thread" }
+        v:exec("function double(x) print(x) return 2 * x end function boom() error('no') end")
+        assert(v:call("double", 21) == 42)
+        assert(not pcall(v.call, v, "boom"))
+        assert(v:call_async("double", 2):wait().values[1] == 4)
+        v:close()
+        local d = vm.create{ id = "dropped", backend = "thread" }
+        d = nil
+        collectgarbage() collectgarbage()
+        OPEN = vm.create{ id = "open", backend = "thread" }"#,
+    );
+    let (_, body) = lrs.get("/xAPI/statements?limit=100&ascending=true");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["statements"].as_array().unwrap();
+    let x = |name: &str| format!("https://bioxen.dev/xapi/extensions/{name}");
+    let calls: Vec<&serde_json::Value> = list
+        .iter()
+        .filter(|s| {
+            s["object"]["id"]
+                .as_str()
+                .unwrap()
+                .contains("/activities/function/")
+        })
+        .collect();
+    assert_eq!(calls.len(), 3, "{body}");
+    assert_eq!(calls[0]["verb"]["display"]["en-US"], "completed");
+    assert_eq!(calls[0]["result"]["extensions"][x("function")], "double");
+    assert_eq!(calls[0]["result"]["extensions"][x("output-bytes")], 3); // "21\n"
+    assert!(
+        calls[0]["result"]["duration"]
+            .as_str()
+            .unwrap()
+            .starts_with("PT")
+    );
+    assert_eq!(
+        calls[0]["context"]["contextActivities"]["parent"][0]["id"],
+        "https://bioxen.dev/xapi/activities/vm/calls"
+    );
+    assert_eq!(calls[1]["verb"]["display"]["en-US"], "failed");
+    assert_eq!(calls[1]["result"]["success"], false);
+    assert_eq!(
+        calls[1]["result"]["extensions"][x("failure-kind")],
+        "Runtime"
+    );
+    assert_eq!(calls[2]["result"]["extensions"][x("function")], "double");
+    // Every VM is recorded as terminated exactly once, saying how.
+    for (vm, by) in [
+        ("calls", "close"),
+        ("dropped", "collected"),
+        ("open", "exit"),
+    ] {
+        let ended: Vec<&serde_json::Value> = list
+            .iter()
+            .filter(|s| {
+                s["verb"]["display"]["en-US"] == "terminated"
+                    && s["object"]["id"] == format!("https://bioxen.dev/xapi/activities/vm/{vm}")
+            })
+            .collect();
+        assert_eq!(ended.len(), 1, "{vm}: {body}");
+        assert_eq!(
+            ended[0]["context"]["extensions"][x("closed-by")],
+            by,
+            "{vm}"
+        );
+    }
+    assert!(
+        !std::fs::read_dir(home.path().join("data/lrs/spool"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".journal")),
+        "a clean exit removes its journal"
+    );
+}
+
+#[test]
+fn an_automatic_record_survives_sigkill_right_after_the_operation_returns() {
+    use std::io::BufRead;
+    let lrs = Peer::strict();
+    let home = Home::new();
+    // The recorder holds its groups back for a minute: when the script says
+    // "done", its records exist only in the journal.
+    let mut cmd = bioxen(
+        &home,
+        &lrs,
+        &[
+            "-e",
+            r#"local v = bioxen.vm.create{ id = "victim", backend = "thread" }
+            v:exec("return 1")
+            print(bioxen.lrs.registration()) io.stdout:flush()
+            while true do end"#,
+        ],
+    );
+    cmd.env("BIOXEN_LRS_TEST_RECORDER_HOLD_MS", "60000")
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut registration = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut registration)
+        .unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let spool = home.path().join("data/lrs/spool");
+    assert_eq!(
+        lrs.stats()["statements"],
+        0,
+        "nothing was delivered before the kill"
+    );
+    let journals = || {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+            .count()
+    };
+    assert_eq!(journals(), 1);
+    // The next bioxen recovers them from the journal; twice changes nothing.
+    for _ in 0..2 {
+        let o = common::run_with_stdin(
+            bioxen(&home, &lrs, &["lrs", "flush", "--timeout", "20"]),
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(journals(), 0);
+    let (_, body) = lrs.get("/xAPI/statements?limit=10&ascending=true");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["statements"].as_array().unwrap();
+    let verbs: Vec<&str> = list
+        .iter()
+        .map(|s| s["verb"]["display"]["en-US"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs, ["launched", "completed"], "{body}");
+    for s in list {
+        assert_eq!(s["context"]["registration"], registration.trim(), "{s}");
+    }
+    assert_eq!(lrs.stats()["statements"], 2);
+}

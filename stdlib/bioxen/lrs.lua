@@ -459,9 +459,13 @@ lrs._sync_recorder = native._sync_recorder -- internal: waits until automatic re
 --- a no-op costing one native call when recording is off.
 lrs.hook = {
   enabled = function() return native.record(nil) end, -- whether recording is on
-  vm_created = native.hook_vm_created,         -- (vm_id, backend)
-  vm_closed = native.hook_vm_closed,           -- (vm_id, lifetime_seconds)
+  -- (vm_id, backend) -> token or nil; with the token, the VM is also recorded
+  -- as terminated when it is collected (vm_collected) or still open at exit
+  vm_created = native.hook_vm_created,
+  vm_closed = native.hook_vm_closed,           -- (vm_id, lifetime_seconds[, token])
+  vm_collected = function(token) native.hook_vm_closed(nil, nil, token, "collected") end,
   code_executed = native.hook_code_executed,   -- (vm_id, code, result{ok, duration, stdout, stderr, kind})
+  function_called = native.hook_function_called, -- (vm_id, function_name, result{...})
   session_attached = function(session, target) native.hook_event("session_attached", session, target) end,
   session_detached = function(session, target) native.hook_event("session_detached", session, target) end,
   package_installed = function(name, version, target, hash)
