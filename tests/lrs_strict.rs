@@ -144,12 +144,23 @@ fn batches_too_large_are_split_and_a_single_oversized_statement_is_refused() {
         local big = lrs.send{{ verb = "completed", object = "https://example.org/big",
           result = {{ extensions = {{ ["https://example.org/ext/blob"] = string.rep("x", 8000) }} }} }}
         local ok, e = pcall(lrs.flush, 20)
-        print(ok, e.kind, lrs.rejected()[1].status, lrs.rejected()[1].statement.id == big)"#
+        print(ok, e.kind, lrs.rejected()[1].status, lrs.rejected()[1].statement.id == big)
+        -- The sender has learnt the limit: later batches fit (at most one more 413).
+        local before = bioxen.json.decode(select(2, lrs._request("GET", "/_stats"))).too_large
+        send(30, "again")
+        lrs.flush(20)
+        print(bioxen.json.decode(select(2, lrs._request("GET", "/_stats"))).too_large - before)"#
         ),
     );
-    assert_eq!(out.trim(), "false\tLrsRejected\t413\ttrue");
+    let (first, again) = out.trim().split_once('\n').unwrap();
+    assert_eq!(first, "false\tLrsRejected\t413\ttrue");
+    // Without the learnt limit the second 30 take two 413s (30, then 15 statements).
+    assert!(
+        again.parse::<u32>().unwrap() <= 1,
+        "413s after learning: {again}"
+    );
     let stats = lrs.stats();
-    assert_eq!(stats["statements"], 30, "{stats}");
+    assert_eq!(stats["statements"], 60, "{stats}");
     assert!(stats["largest_batch"].as_u64().unwrap() < 30, "{stats}");
 }
 

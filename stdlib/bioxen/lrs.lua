@@ -454,6 +454,7 @@ lrs.settings = native.settings
 lrs.default_actor = native.default_actor
 lrs._bench_record = native._bench_record -- internal: benchmarks the automatic-records hook
 lrs._sync_recorder = native._sync_recorder -- internal: waits until automatic records are spooled
+lrs._request = native.request -- internal: one raw HTTP request to the LRS (method, target relative to the endpoint)
 
 --- Automatic records for Lua halves of other libraries (docs/api/lrs.md). Each is
 --- a no-op costing one native call when recording is off.

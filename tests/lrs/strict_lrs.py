@@ -13,7 +13,7 @@ Test control (no auth): POST /_control with JSON
   {"fail": [503, 429, ...]}   answer the next POSTs with these statuses
   {"retry_after": 0.1}        Retry-After header sent with 429/503
   {"reject_ids": [...]}       answer 400 to any batch holding one of these ids
-GET /_stats: {"posts": n, "statements": n, "largest_batch": n, "ids": [...]}
+GET /_stats: {"posts": n, "statements": n, "largest_batch": n, "too_large": n (413s), "ids": [...]}
 """
 import base64
 import json
@@ -31,7 +31,7 @@ store = {}  # id -> statement as sent (plus stored)
 order = []  # ids in storage order
 voided = set()
 control = {"fail": [], "retry_after": None, "reject_ids": set()}
-stats = {"posts": 0, "largest_batch": 0}
+stats = {"posts": 0, "largest_batch": 0, "too_large": 0}
 
 
 def comparable(s):
@@ -110,6 +110,8 @@ class Handler(BaseHTTPRequestHandler):
                     headers.append(("Retry-After", str(control["retry_after"])))
                 return self.reply(status, {"error": f"injected {status}"}, headers)
         if len(raw) > MAX_BODY:
+            with lock:
+                stats["too_large"] += 1
             return self.reply(413, {"error": f"body of {len(raw)} bytes is above {MAX_BODY}"})
         try:
             batch = json.loads(raw)

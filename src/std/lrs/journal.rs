@@ -252,10 +252,14 @@ impl Journal {
         true
     }
 
-    /// The records not yet spooled, and the offset that consumes them.
-    pub fn unconsumed(&mut self) -> (Vec<u8>, usize) {
+    /// The records not yet spooled, read in place, and the offset that
+    /// consumes them. The bytes stay valid and unchanged until `consumed` is
+    /// called (producers only write past the head; the mapping lives as long as
+    /// the process), so the recorder reads them without holding the lock.
+    pub fn unconsumed(&mut self) -> (&'static [u8], usize) {
         let (t, h) = (self.tail, self.head);
-        (self.bytes()[t..h].to_vec(), h)
+        let bytes = unsafe { std::slice::from_raw_parts(self.map.add(t), h - t) };
+        (bytes, h)
     }
 
     /// Marks everything before `upto` as spooled; rewinds when the journal is empty.
@@ -282,6 +286,7 @@ impl Journal {
 
 impl Drop for Journal {
     fn drop(&mut self) {
+        // Only tests drop a journal; a process keeps its own mapped until it ends.
         unsafe { libc::munmap(self.map.cast(), SIZE) };
     }
 }
@@ -369,7 +374,7 @@ mod tests {
         assert!(j.put(3, 7, 99, &[b"vm1", b"return 1", b""], &[1, 2, 3]));
         assert!(j.put(1, 8, 100, &[b"vm2", b"thread"], &[]));
         let (bytes, upto) = j.unconsumed();
-        let recs = decode(&bytes);
+        let recs = decode(bytes);
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].strs, ["vm1", "return 1", ""]);
         assert_eq!(recs[0].nums, [1, 2, 3]);
@@ -400,7 +405,7 @@ mod tests {
         j.put(1, 2, 2, &[b"c", b"d"], &[]);
         j.consumed(upto);
         let (bytes, _) = j.unconsumed();
-        assert_eq!(decode(&bytes)[0].seq, 2);
+        assert_eq!(decode(bytes)[0].seq, 2);
         let a = statement_id(42, 1);
         assert_eq!(a, statement_id(42, 1));
         assert_ne!(a, statement_id(42, 2));

@@ -148,28 +148,14 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                 Ok(())
             },
         )
-        .function(
-            "hook_code_executed",
-            |_, (vm, code, result): (Value, Value, Value)| {
-                if events::enabled()
-                    && let Value::Table(r) = result
-                {
-                    record_exec(kind::CODE_EXECUTED, &vm, &code, &r)?;
-                }
-                Ok(())
-            },
-        )
-        .function(
-            "hook_function_called",
-            |_, (vm, name, result): (Value, Value, Value)| {
-                if events::enabled()
-                    && let Value::Table(r) = result
-                {
-                    record_exec(kind::FUNCTION_CALLED, &vm, &name, &r)?;
-                }
-                Ok(())
-            },
-        )
+        // The exec and call hooks are on the path of every VM exec: plain C
+        // functions reading the Lua stack, so no argument is converted or referenced.
+        .value("hook_code_executed", unsafe {
+            lua.create_c_function(hook_code_executed)?
+        })
+        .value("hook_function_called", unsafe {
+            lua.create_c_function(hook_function_called)?
+        })
         .function("_bench_record", |_, (n, code): (u64, String)| {
             // Time of `n` automatic records of a code execution, in seconds.
             let start = Instant::now();
@@ -195,61 +181,61 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Bytes of a Lua value, borrowed when it is a string.
-enum Bytes {
-    Lua(mlua::BorrowedBytes),
-    Owned(Vec<u8>),
+unsafe extern "C-unwind" fn hook_code_executed(state: *mut mlua::ffi::lua_State) -> libc::c_int {
+    unsafe { exec_hook(state, kind::CODE_EXECUTED) }
 }
 
-impl std::ops::Deref for Bytes {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        match self {
-            Bytes::Lua(b) => b,
-            Bytes::Owned(v) => v,
+unsafe extern "C-unwind" fn hook_function_called(state: *mut mlua::ffi::lua_State) -> libc::c_int {
+    unsafe { exec_hook(state, kind::FUNCTION_CALLED) }
+}
+
+/// `(vm_id, code_or_function_name, result)`: records a VM exec or call from its
+/// result table { ok, duration, stdout, stderr, kind }. The strings are read in
+/// place on the Lua stack and copied once, into the journal; nothing is built,
+/// hashed or allocated here.
+unsafe fn exec_hook(state: *mut mlua::ffi::lua_State, kind: u8) -> libc::c_int {
+    use mlua::ffi;
+    unsafe fn bytes<'a>(state: *mut ffi::lua_State, idx: libc::c_int) -> &'a [u8] {
+        let mut len = 0usize;
+        let p = unsafe { ffi::lua_tolstring(state, idx, &mut len) };
+        if p.is_null() {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(p.cast(), len) }
         }
     }
-}
-
-fn bytes(v: &Value) -> Bytes {
-    match v {
-        Value::String(s) => Bytes::Lua(s.as_bytes()),
-        other => Bytes::Owned(text(other).into_bytes()),
+    let on = std::panic::catch_unwind(events::enabled).unwrap_or(false);
+    unsafe {
+        if !on || ffi::lua_type(state, 3) != ffi::LUA_TTABLE {
+            return 0;
+        }
+        let vm = if ffi::lua_type(state, 1) == ffi::LUA_TNIL {
+            &[][..]
+        } else {
+            bytes(state, 1)
+        };
+        let code = bytes(state, 2);
+        ffi::lua_getfield(state, 3, c"ok".as_ptr());
+        let success = ffi::lua_toboolean(state, -1) != 0;
+        ffi::lua_getfield(state, 3, c"duration".as_ptr());
+        let duration = ffi::lua_tonumber(state, -1);
+        let mut output = 0u64;
+        for key in [c"stdout", c"stderr"] {
+            if ffi::lua_getfield(state, 3, key.as_ptr()) == ffi::LUA_TSTRING {
+                output += ffi::lua_objlen(state, -1) as u64;
+            }
+        }
+        let failure: &[u8] = if success {
+            b""
+        } else if ffi::lua_getfield(state, 3, c"kind".as_ptr()) == ffi::LUA_TSTRING {
+            bytes(state, -1)
+        } else {
+            b"Runtime"
+        };
+        let nums = [success as u64, (duration.max(0.0) * 1e9) as u64, output];
+        let _ = std::panic::catch_unwind(|| submit_raw(kind, &[vm, code, failure], &nums));
     }
-}
-
-/// Records a VM exec (the code) or call (the function name) from its result
-/// table { ok, duration, stdout, stderr, kind }: a journal record written from
-/// the borrowed strings, nothing built or hashed here.
-fn record_exec(kind: u8, vm: &Value, code: &Value, r: &Table) -> LuaResult<()> {
-    let success = r.raw_get::<Option<bool>>("ok")?.unwrap_or(false);
-    let len = |k: &str| -> LuaResult<u64> {
-        Ok(match r.raw_get::<Value>(k)? {
-            Value::String(s) => s.as_bytes().len() as u64,
-            _ => 0,
-        })
-    };
-    let output_bytes = len("stdout")? + len("stderr")?;
-    let duration = r.raw_get::<Option<f64>>("duration")?.unwrap_or(0.0);
-    let failure = if success {
-        None
-    } else {
-        Some(
-            r.raw_get::<Option<String>>("kind")?
-                .unwrap_or_else(|| "Runtime".into()),
-        )
-    };
-    let (vm, code) = (bytes(vm), bytes(code));
-    submit_raw(
-        kind,
-        &[&vm, &code, failure.as_deref().unwrap_or("").as_bytes()],
-        &[
-            success as u64,
-            (duration.max(0.0) * 1e9) as u64,
-            output_bytes,
-        ],
-    );
-    Ok(())
+    0
 }
 
 struct Lrs {
@@ -445,7 +431,7 @@ fn recorder(rec: Arc<Recorder>) {
                     j.set_actor(&actor);
                     j.unconsumed()
                 }
-                None => (Vec::new(), 0),
+                None => (&[][..], 0),
             };
             (
                 records,
@@ -461,7 +447,7 @@ fn recorder(rec: Arc<Recorder>) {
         let l = lrs();
         let origin = Origin::here(actor);
         lines.clear();
-        statements_of(&records, seed, &origin, &mut lines);
+        statements_of(records, seed, &origin, &mut lines);
         statements_of(&overflow, seed, &origin, &mut lines);
         let mut failed = false;
         if !lines.is_empty() {
@@ -597,7 +583,7 @@ fn base_settings() -> Settings {
     Settings {
         verify_tls: true,
         record: true,
-        batch_size: 1000,
+        batch_size: 10_000,
         max_backoff: 2.0,
         exit_timeout: 3.0,
         ..Settings::default()
@@ -667,7 +653,7 @@ fn apply(s: &mut Settings, v: &Json) -> Result<(), String> {
             "actor" => s.actor = (!x.is_null()).then(|| x.clone()),
             "verify_tls" => s.verify_tls = x.as_bool().ok_or("lrs.verify_tls must be a boolean")?,
             "record" => s.record = x.as_bool().ok_or("lrs.record must be a boolean")?,
-            "batch_size" => s.batch_size = number(k, x)?.clamp(1.0, 10_000.0) as usize,
+            "batch_size" => s.batch_size = number(k, x)?.clamp(1.0, 50_000.0) as usize,
             "max_backoff" => s.max_backoff = number(k, x)?.max(0.01),
             "exit_timeout" => s.exit_timeout = number(k, x)?.max(0.0),
             _ => {}
@@ -915,11 +901,11 @@ pub fn at_exit() {
     sync_recorder(Duration::from_secs(5));
     {
         // Everything is spooled (synced): the journal has done its work.
-        let mut q = l.events.queue.lock().unwrap();
-        if q.journal.as_ref().is_some_and(Journal::is_empty)
-            && let Some(j) = q.journal.take()
+        let q = l.events.queue.lock().unwrap();
+        if let Some(j) = q.journal.as_ref()
+            && j.is_empty()
         {
-            j.remove();
+            j.remove(); // the mapping stays: a late record is still spooled
         }
     }
     let settings = l.shared.state.lock().unwrap().settings.clone();

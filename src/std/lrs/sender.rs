@@ -66,7 +66,13 @@ pub struct State {
     /// Rejections already reported by a flush.
     pub rejected_reported: u64,
     pub running: bool,
+    /// The largest body to send (bytes): starts at [`MAX_BODY`], lowered when
+    /// the LRS answers 413 so later batches fit at the first try.
+    pub max_body: usize,
 }
+
+/// Bytes of JSON per POST at most, until the LRS says less (413).
+pub const MAX_BODY: usize = 16 << 20;
 
 #[derive(Default)]
 pub struct Shared {
@@ -152,7 +158,11 @@ fn run(spool: &Spool, shared: &Shared) {
                 continue;
             }
         };
-        let entries = spool.pending(settings.batch_size.max(1), 4 << 20);
+        let max_body = match shared.state.lock().unwrap().max_body {
+            0 => MAX_BODY,
+            n => n,
+        };
+        let entries = spool.pending(settings.batch_size.max(1), max_body);
         if shared.state.lock().unwrap().generation != generation {
             continue; // reconfigured meanwhile: send with the new settings
         }
@@ -244,7 +254,14 @@ async fn deliver(
                 ack(spool, part);
                 shared.state.lock().unwrap().sent += part.len() as u64;
             }
-            Outcome::Split(_, _) if part.len() > 1 => {
+            Outcome::Split(status, _) if part.len() > 1 => {
+                if status == 413 {
+                    let bytes: usize = part.iter().map(|e| e.json.len() + 1).sum();
+                    let mut st = shared.state.lock().unwrap();
+                    if st.max_body == 0 || bytes / 2 < st.max_body {
+                        st.max_body = (bytes / 2).max(1);
+                    }
+                }
                 let m = a + part.len() / 2;
                 stack.push((m, b));
                 stack.push((a, m));

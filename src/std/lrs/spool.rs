@@ -200,7 +200,8 @@ impl Spool {
         0
     }
 
-    /// Up to `max` pending statements (at most `max_bytes` of JSON), oldest first.
+    /// Up to `max` pending statements (at most `max_bytes` as a JSON array, or
+    /// the first one alone if it is larger), oldest first.
     pub fn pending(&self, max: usize, max_bytes: usize) -> Vec<Entry> {
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -216,7 +217,7 @@ impl Spool {
             let mut pos = from;
             let mut line = String::new();
             loop {
-                if out.len() >= max || (bytes >= max_bytes && !out.is_empty()) {
+                if out.len() >= max {
                     return out;
                 }
                 line.clear();
@@ -226,12 +227,16 @@ impl Spool {
                         if !line.ends_with('\n') {
                             break; // torn or still being written
                         }
+                        let json = line.trim_end();
+                        if !out.is_empty() && bytes + json.len() + 1 > max_bytes {
+                            return out; // the body (a JSON array) stays within max_bytes
+                        }
                         pos += n as u64;
-                        let json = line.trim_end().to_string();
                         if json.is_empty() {
                             continue;
                         }
-                        bytes += json.len();
+                        let json = json.to_string();
+                        bytes += json.len() + 1;
                         out.push(Entry {
                             segment: seg.clone(),
                             end: pos,
