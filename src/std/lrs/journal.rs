@@ -18,8 +18,11 @@
 //! the spool by its id and not queued twice.
 //!
 //! Layout: a 4 KiB header (magic, head, tail, pid, seed, registration, actor),
-//! then records `[u32 len][u8 kind][u8 nstr][u8 nnum][u8 0][u64 seq][u64 unix ns]
-//! [nnum x u64][nstr x (u32 len, bytes)]`, each padded to 8 bytes.
+//! then a ring of records `[u32 len][u8 kind][u8 nstr][u8 nnum][u8 0][u64 seq]
+//! [u64 unix ns][nnum x u64][nstr x (u32 len, bytes)]`, each padded to 8 bytes.
+//! Head and tail are positions that only grow (byte `p` of the stream is at
+//! `HEADER + p % DATA`); a record never wraps: when it does not fit before the
+//! end, a padding record (kind 0) fills the rest and it starts at the beginning.
 use std::fs::{self, File, OpenOptions};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
@@ -27,6 +30,9 @@ use std::path::{Path, PathBuf};
 const MAGIC: &[u8; 8] = b"BXLRSJ01";
 const HEADER: usize = 4096;
 const SIZE: usize = 4 << 20;
+const DATA: usize = SIZE - HEADER;
+/// Kind of the record that pads the ring's end.
+const PADDING: u8 = 0;
 const H_HEAD: usize = 8;
 const H_TAIL: usize = 16;
 const H_PID: usize = 24;
@@ -50,8 +56,8 @@ pub struct Journal {
     map: *mut u8,
     path: PathBuf,
     _file: File,
-    head: usize,
-    tail: usize,
+    head: u64,
+    tail: u64,
     pub seed: u128,
     actor: String,
 }
@@ -97,12 +103,15 @@ pub fn encode(out: &mut [u8], kind: u8, seq: u64, at_nanos: u64, strs: &[&[u8]],
     out[p..].fill(0);
 }
 
-/// Decodes the records in `bytes` (stops at the first malformed one).
-pub fn decode(bytes: &[u8]) -> Vec<Record> {
-    let mut out = Vec::new();
+/// Decodes the records in `bytes` into `out` (stops at the first malformed one).
+pub fn decode_into(bytes: &[u8], out: &mut Vec<Record>) {
     let mut p = 0;
-    while p + 24 <= bytes.len() {
+    while p + 8 <= bytes.len() {
         let len = rd32(bytes, p) as usize;
+        if bytes[p + 4] == PADDING && len >= 8 && p + len <= bytes.len() {
+            p += len;
+            continue;
+        }
         if len < 24 || p + len > bytes.len() {
             break;
         }
@@ -144,7 +153,22 @@ pub fn decode(bytes: &[u8]) -> Vec<Record> {
         });
         p += len;
     }
+}
+
+/// Decodes the records in `bytes`.
+pub fn decode(bytes: &[u8]) -> Vec<Record> {
+    let mut out = Vec::new();
+    decode_into(bytes, &mut out);
     out
+}
+
+/// Where the stream's bytes `tail..head` are in the ring (`ring` = the whole
+/// mapping): one slice, or two when they wrap.
+fn ring_slices(ring: &[u8], tail: u64, head: u64) -> [&[u8]; 2] {
+    let n = (head.saturating_sub(tail) as usize).min(DATA);
+    let a = HEADER + (tail % DATA as u64) as usize;
+    let first = n.min(SIZE - a);
+    [&ring[a..a + first], &ring[HEADER..HEADER + (n - first)]]
 }
 
 /// The statement id of record `seq` of a journal: unique per (seed, seq),
@@ -200,8 +224,8 @@ impl Journal {
             map: map.cast(),
             path,
             _file: file,
-            head: HEADER,
-            tail: HEADER,
+            head: 0,
+            tail: 0,
             seed: uuid::Uuid::new_v4().as_u128(),
             actor: String::new(),
         };
@@ -213,8 +237,8 @@ impl Journal {
         let reg = registration.as_bytes();
         h[H_REG..H_REG + reg.len().min(36)].copy_from_slice(&reg[..reg.len().min(36)]);
         j.set_actor(actor);
-        j.store(H_HEAD, HEADER as u64);
-        j.store(H_TAIL, HEADER as u64);
+        j.store(H_HEAD, 0);
+        j.store(H_TAIL, 0);
         j.bytes()[0..8].copy_from_slice(MAGIC);
         Ok(j)
     }
@@ -241,37 +265,48 @@ impl Journal {
     /// Appends a record; false when the journal is full (the caller keeps it in memory).
     pub fn put(&mut self, kind: u8, seq: u64, at: u64, strs: &[&[u8]], nums: &[u64]) -> bool {
         let len = record_len(strs, nums);
-        if self.head + len > SIZE {
+        let phys = HEADER + (self.head % DATA as u64) as usize;
+        let room = SIZE - phys;
+        let need = if len <= room { len } else { room + len };
+        if (self.head - self.tail) as usize + need > DATA {
             return false;
         }
-        let h = self.head;
-        encode(&mut self.bytes()[h..h + len], kind, seq, at, strs, nums);
+        let mut at_phys = phys;
+        if len > room {
+            let b = self.bytes();
+            b[phys..phys + 4].copy_from_slice(&(room as u32).to_le_bytes());
+            b[phys + 4] = PADDING;
+            self.head += room as u64;
+            at_phys = HEADER;
+        }
+        encode(
+            &mut self.bytes()[at_phys..at_phys + len],
+            kind,
+            seq,
+            at,
+            strs,
+            nums,
+        );
         // The head moves only once the record is complete.
-        self.head += len;
-        self.store(H_HEAD, self.head as u64);
+        self.head += len as u64;
+        self.store(H_HEAD, self.head);
         true
     }
 
-    /// The records not yet spooled, read in place, and the offset that
-    /// consumes them. The bytes stay valid and unchanged until `consumed` is
-    /// called (producers only write past the head; the mapping lives as long as
-    /// the process), so the recorder reads them without holding the lock.
-    pub fn unconsumed(&mut self) -> (&'static [u8], usize) {
-        let (t, h) = (self.tail, self.head);
-        let bytes = unsafe { std::slice::from_raw_parts(self.map.add(t), h - t) };
-        (bytes, h)
+    /// The records not yet spooled, read in place (one or two slices), and the
+    /// position that consumes them. The bytes stay valid and unchanged until
+    /// `consumed` is called (producers only write past the head, and never
+    /// over the tail; the mapping lives as long as the process), so the
+    /// recorder reads them without holding the lock.
+    pub fn unconsumed(&mut self) -> ([&'static [u8]; 2], u64) {
+        let ring: &'static [u8] = unsafe { std::slice::from_raw_parts(self.map, SIZE) };
+        (ring_slices(ring, self.tail, self.head), self.head)
     }
 
-    /// Marks everything before `upto` as spooled; rewinds when the journal is empty.
-    pub fn consumed(&mut self, upto: usize) {
+    /// Marks everything before `upto` as spooled.
+    pub fn consumed(&mut self, upto: u64) {
         self.tail = upto;
-        if self.tail == self.head {
-            // Head first: a crash between the two stores leaves head <= tail (nothing pending).
-            self.head = HEADER;
-            self.store(H_HEAD, HEADER as u64);
-            self.tail = HEADER;
-        }
-        self.store(H_TAIL, self.tail as u64);
+        self.store(H_TAIL, self.tail);
     }
 
     pub fn is_empty(&self) -> bool {
@@ -337,14 +372,14 @@ pub fn orphans(dir: &Path) -> Vec<Orphan> {
             });
             continue;
         }
-        let head = (rd64(&bytes, H_HEAD) as usize).min(bytes.len());
-        let tail = rd64(&bytes, H_TAIL) as usize;
+        let (head, tail) = (rd64(&bytes, H_HEAD), rd64(&bytes, H_TAIL));
         let actor_len = (rd32(&bytes, H_ACTOR_LEN) as usize).min(HEADER - H_ACTOR);
-        let records = if head > tail && tail >= HEADER {
-            decode(&bytes[tail..head])
-        } else {
-            Vec::new()
-        };
+        let mut records = Vec::new();
+        if head > tail && bytes.len() >= SIZE {
+            for part in ring_slices(&bytes, tail, head) {
+                decode_into(part, &mut records);
+            }
+        }
         out.push(Orphan {
             pid: rd32(&bytes, H_PID),
             seed: u128::from_le_bytes(bytes[H_SEED..H_SEED + 16].try_into().unwrap()),
@@ -373,7 +408,8 @@ mod tests {
         .unwrap();
         assert!(j.put(3, 7, 99, &[b"vm1", b"return 1", b""], &[1, 2, 3]));
         assert!(j.put(1, 8, 100, &[b"vm2", b"thread"], &[]));
-        let (bytes, upto) = j.unconsumed();
+        let ([bytes, rest], upto) = j.unconsumed();
+        assert!(rest.is_empty());
         let recs = decode(bytes);
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[0].strs, ["vm1", "return 1", ""]);
@@ -404,12 +440,48 @@ mod tests {
         let (_, upto) = j.unconsumed();
         j.put(1, 2, 2, &[b"c", b"d"], &[]);
         j.consumed(upto);
-        let (bytes, _) = j.unconsumed();
+        let ([bytes, _], _) = j.unconsumed();
         assert_eq!(decode(bytes)[0].seq, 2);
         let a = statement_id(42, 1);
         assert_eq!(a, statement_id(42, 1));
         assert_ne!(a, statement_id(42, 2));
         assert_ne!(a, statement_id(43, 1));
         assert_eq!(a.get_version_num(), 4);
+    }
+
+    #[test]
+    fn the_ring_wraps_and_refuses_records_when_full_until_consumed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut j = Journal::create(dir.path(), "r", "{}").unwrap();
+        let blob = vec![b'x'; 1000];
+        let per = record_len(&[&blob], &[]);
+        let fits = DATA / per;
+        let mut seq = 0;
+        for _ in 0..fits {
+            seq += 1;
+            assert!(j.put(3, seq, 0, &[&blob], &[]));
+        }
+        assert!(!j.put(3, seq + 1, 0, &[&blob], &[]), "full");
+        // Consume half: the next records wrap around to the start of the ring.
+        let (_, _) = j.unconsumed();
+        let half = (fits / 2 * per) as u64;
+        j.consumed(half);
+        let mut wrote = 0;
+        while j.put(3, seq + 1, 0, &[&blob], &[]) {
+            seq += 1;
+            wrote += 1;
+        }
+        assert!(wrote >= fits / 2 - 1, "{wrote}");
+        let ([a, b], _) = j.unconsumed();
+        assert!(!b.is_empty(), "wrapped");
+        let mut recs = decode(a);
+        decode_into(b, &mut recs);
+        let seqs: Vec<u64> = recs.iter().map(|r| r.seq).collect();
+        let want: Vec<u64> = (fits as u64 / 2 + 1..=seq).collect();
+        assert_eq!(seqs, want);
+        // A dead process's wrapped ring is recovered the same way.
+        drop(j);
+        let o = orphans(dir.path());
+        assert_eq!(o[0].records.iter().map(|r| r.seq).collect::<Vec<_>>(), want);
     }
 }

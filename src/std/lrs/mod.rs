@@ -431,7 +431,7 @@ fn recorder(rec: Arc<Recorder>) {
                     j.set_actor(&actor);
                     j.unconsumed()
                 }
-                None => (&[][..], 0),
+                None => ([&[][..]; 2], 0),
             };
             (
                 records,
@@ -447,7 +447,9 @@ fn recorder(rec: Arc<Recorder>) {
         let l = lrs();
         let origin = Origin::here(actor);
         lines.clear();
-        statements_of(records, seed, &origin, &mut lines);
+        for part in records {
+            statements_of(part, seed, &origin, &mut lines);
+        }
         statements_of(&overflow, seed, &origin, &mut lines);
         let mut failed = false;
         if !lines.is_empty() {
@@ -952,7 +954,7 @@ mod tests {
         }
         // The dead recorder had spooled the first record (then died before
         // advancing the journal's tail).
-        let (bytes, _) = j.unconsumed();
+        let ([bytes, _], _) = j.unconsumed();
         let mut first = Vec::new();
         statements_of(
             &bytes[..journal::record_len(&[b"vm", b"thread"], &[])],
