@@ -632,3 +632,27 @@ fn an_automatic_record_survives_sigkill_right_after_the_operation_returns() {
     }
     assert_eq!(lrs.stats()["statements"], 2);
 }
+
+#[test]
+fn a_post_that_times_out_is_retried_in_smaller_batches_and_stored_once() {
+    let lrs = Peer::strict();
+    // Batches of more than 10 are stored, then answered only after 3 s.
+    lrs.control(r#"{"slow": [10, 3]}"#);
+    let home = Home::new();
+    let out = lua_ok(
+        &home,
+        &lrs,
+        &format!(
+            r#"{SEND}
+        lrs.configure{{ request_timeout = 0.5, max_backoff = 0.05 }}
+        local ids = send(40)
+        lrs.flush(20)
+        print(#ids, lrs.status().pending)"#
+        ),
+    );
+    // Retrying 40 at a time would time out forever: the flush would fail.
+    assert_eq!(out.trim(), "40\t0");
+    let stats = lrs.stats();
+    assert_eq!(stats["statements"], 40, "{stats}");
+    assert!(stats["posts"].as_u64().unwrap() >= 3, "{stats}");
+}

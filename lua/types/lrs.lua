@@ -108,6 +108,7 @@ function bioxen.lrs.flush(timeout) end
 ---@field batch_size? integer statements per POST at most (default 10000; batches are what is pending, up to this and 16 MiB)
 ---@field max_backoff? number seconds between retries at most (default 2)
 ---@field exit_timeout? number seconds given to delivery at exit (default 3)
+---@field request_timeout? number seconds a POST may take (default 60); a timeout halves later batches
 ---@field save? boolean also write these settings to the config file
 ---@field reset? boolean start again from the config file and environment
 

@@ -490,7 +490,7 @@ function lrs.rejected()
 end
 
 local CONFIG_KEYS = set("endpoint", "auth", "actor", "verify_tls", "record", "batch_size", "max_backoff",
-  "exit_timeout", "save", "reset")
+  "exit_timeout", "request_timeout", "save", "reset")
 
 --- Configures the client for this process (`save = true` also writes the
 --- config file). Other settings keep their values from the config file and
@@ -501,7 +501,7 @@ function lrs.configure(opts)
   end
   for k in pairs(opts) do
     if not CONFIG_KEYS[k] then
-      error(bioxen.error("Argument", ("configure: unknown setting %q (known: endpoint, auth, actor, verify_tls, record, batch_size, max_backoff, exit_timeout, save)"):format(tostring(k))), 2)
+      error(bioxen.error("Argument", ("configure: unknown setting %q (known: endpoint, auth, actor, verify_tls, record, batch_size, max_backoff, exit_timeout, request_timeout, save)"):format(tostring(k))), 2)
     end
   end
   if opts.endpoint ~= nil and not (type(opts.endpoint) == "string" and opts.endpoint:match("^https?://[^/%s]+")) then

@@ -588,6 +588,7 @@ fn base_settings() -> Settings {
         batch_size: 10_000,
         max_backoff: 2.0,
         exit_timeout: 3.0,
+        request_timeout: 60.0,
         ..Settings::default()
     }
 }
@@ -658,6 +659,7 @@ fn apply(s: &mut Settings, v: &Json) -> Result<(), String> {
             "batch_size" => s.batch_size = number(k, x)?.clamp(1.0, 50_000.0) as usize,
             "max_backoff" => s.max_backoff = number(k, x)?.max(0.01),
             "exit_timeout" => s.exit_timeout = number(k, x)?.max(0.0),
+            "request_timeout" => s.request_timeout = number(k, x)?.max(0.01),
             _ => {}
         }
     }
@@ -706,6 +708,7 @@ fn settings_table(lua: &Lua) -> LuaResult<Table> {
     t.set("batch_size", s.batch_size)?;
     t.set("max_backoff", s.max_backoff)?;
     t.set("exit_timeout", s.exit_timeout)?;
+    t.set("request_timeout", s.request_timeout)?;
     t.set("spool", lrs().spool.dir().display().to_string())?;
     Ok(t)
 }

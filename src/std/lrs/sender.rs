@@ -24,6 +24,8 @@ pub struct Settings {
     pub batch_size: usize,
     pub max_backoff: f64,
     pub exit_timeout: f64,
+    /// Seconds a POST may take before it is abandoned and retried.
+    pub request_timeout: f64,
 }
 
 impl Settings {
@@ -46,7 +48,7 @@ impl Settings {
         reqwest::Client::builder()
             .danger_accept_invalid_certs(!self.verify_tls)
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs_f64(self.request_timeout.max(0.01)))
             .build()
     }
 }
@@ -69,6 +71,9 @@ pub struct State {
     /// The largest body to send (bytes): starts at [`MAX_BODY`], lowered when
     /// the LRS answers 413 so later batches fit at the first try.
     pub max_body: usize,
+    /// The most statements per POST (0: `batch_size`): halved when a POST
+    /// times out, so an LRS too slow for large batches gets smaller ones.
+    pub max_batch: usize,
 }
 
 /// Bytes of JSON per POST at most, until the LRS says less (413).
@@ -162,7 +167,11 @@ fn run(spool: &Spool, shared: &Shared) {
             0 => MAX_BODY,
             n => n,
         };
-        let entries = spool.pending(settings.batch_size.max(1), max_body);
+        let max_batch = match shared.state.lock().unwrap().max_batch {
+            0 => settings.batch_size,
+            n => n.min(settings.batch_size),
+        };
+        let entries = spool.pending(max_batch.max(1), max_body);
         if shared.state.lock().unwrap().generation != generation {
             continue; // reconfigured meanwhile: send with the new settings
         }
@@ -201,6 +210,13 @@ fn run(spool: &Spool, shared: &Shared) {
             }
             Err(Fail::Stop(e)) => stop(spool, shared, e),
             Err(Fail::Retry(e, after)) => {
+                if e["timeout"] == true && entries.len() > 1 {
+                    // Timed out: the statements may be stored (a retry is idempotent);
+                    // later POSTs carry half as many.
+                    let half = entries.len() / 2;
+                    shared.state.lock().unwrap().max_batch = half;
+                    tracing::warn!(target: "bioxen::lrs", "a POST of {} statements timed out; sending at most {half} per POST", entries.len());
+                }
                 if backoff <= 0.1 {
                     tracing::warn!(target: "bioxen::lrs", "delivery failed, retrying with backoff: {}", e["message"]);
                 } else {
@@ -335,10 +351,11 @@ async fn post(http: &reqwest::Client, settings: &Settings, part: &[Entry]) -> Ou
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
-            return Outcome::Fail(Fail::Retry(
-                json!({"kind": "LrsUnreachable", "message": format!("cannot reach {url}: {}", error_chain(&e))}),
-                None,
-            ));
+            let mut err = json!({"kind": "LrsUnreachable", "message": format!("cannot reach {url}: {}", error_chain(&e))});
+            if e.is_timeout() {
+                err["timeout"] = json!(true);
+            }
+            return Outcome::Fail(Fail::Retry(err, None));
         }
     };
     let status = resp.status().as_u16();
