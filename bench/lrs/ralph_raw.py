@@ -2,9 +2,12 @@
 (no spool, no validation) and report statements/s, to compare with bioxen.
 With CONCURRENCY > 1, that many clients POST their share of the batches at the
 same time (to see whether Ralph serves POSTs in parallel).
+With STATEMENTS=FILE (one statement per line, e.g. bioxen's spool), it POSTs
+those statements instead of its own (so both clients send the same bytes).
 usage: python ralph_raw.py ENDPOINT USER PASSWORD N BATCH [CONCURRENCY]"""
 import base64
 import json
+import os
 import sys
 import threading
 import time
@@ -23,7 +26,14 @@ statements = [{
     "context": {"registration": str(uuid.uuid4())},
     "timestamp": "2026-11-21T12:00:00.000Z",
 } for i in range(n)]
-bodies = [json.dumps(statements[i:i + batch]).encode() for i in range(0, n, batch)]
+what = "its own statements"
+if os.environ.get("STATEMENTS"):
+    with open(os.environ["STATEMENTS"]) as f:
+        lines = [line.strip() for line in f if line.strip()][:n]
+    n, what = len(lines), "bioxen's statements"
+    bodies = [("[" + ",".join(lines[i:i + batch]) + "]").encode() for i in range(0, n, batch)]
+else:
+    bodies = [json.dumps(statements[i:i + batch]).encode() for i in range(0, n, batch)]
 
 
 def post(share):
@@ -40,4 +50,4 @@ for t in threads:
 for t in threads:
     t.join()
 dt = time.monotonic() - t0
-print(f"Ralph's ceiling (python client, {concurrency} connection(s)), batch {batch}, {n} statements: {dt:.3f} s: {n / dt:.0f} statements/s")
+print(f"Ralph's ceiling (python client, {concurrency} connection(s), {what}), batch {batch}, {n} statements: {dt:.3f} s: {n / dt:.0f} statements/s")

@@ -51,10 +51,15 @@ start_ralph
 # delivery only, like the Python client: spool first with no LRS, then time `bioxen lrs flush`
 start_ralph
 env -u BIOXEN_LRS_ENDPOINT "$bin" bench/lrs/throughput.lua "$n" 1000 spool-only
+cat "$BIOXEN_HOME"/data/lrs/spool/*.jsonl > "$work/statements.jsonl"
 t0=$(date +%s.%N)
 "$bin" lrs flush >/dev/null
 t1=$(date +%s.%N)
 python3 -c "import sys; n, t = int(sys.argv[1]), float(sys.argv[3]) - float(sys.argv[2]); print(f'bioxen lrs flush (default batches), {n} statements from the spool: {t:.3f} s: {n / t:.0f} statements/s')" "$n" "$t0" "$t1"
+# Ralph's ceiling on the very statements bioxen sent (bioxen's are larger than the
+# Python client's: actor name and objectType, verb display, registration per run)
+start_ralph
+STATEMENTS=$work/statements.jsonl "$py" bench/lrs/ralph_raw.py "$BIOXEN_LRS_ENDPOINT" bench bench-pass "$n" 10000
 start_ralph
 [ -n "${SKIP_SINGLE:-}" ] || "$bin" bench/lrs/throughput.lua 200 200 1
 echo "== automatic-records hook on a VM exec (load $(cut -d' ' -f1 /proc/loadavg))"
