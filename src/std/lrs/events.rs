@@ -331,14 +331,14 @@ pub fn iso_duration(d: Duration) -> String {
 
 /// Compact JSON written straight into a string: the recorder builds thousands
 /// of statements a second, and a `serde_json::Value` tree costs four times more.
-struct Out(String);
+struct Out<'a>(&'a mut String);
 
 enum X<'a> {
     S(&'a str),
     N(u64),
 }
 
-impl Out {
+impl Out<'_> {
     fn raw(&mut self, s: &str) -> &mut Self {
         self.0.push_str(s);
         self
@@ -346,6 +346,11 @@ impl Out {
 
     fn str(&mut self, s: &str) -> &mut Self {
         self.0.push('"');
+        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            self.0.push_str(s); // nothing to escape: the usual case
+            self.0.push('"');
+            return self;
+        }
         for c in s.chars() {
             match c {
                 '"' => self.0.push_str("\\\""),
@@ -431,7 +436,14 @@ use std::fmt::Write as _;
 
 /// The xAPI statement (compact JSON) with id `id` for an event of `origin`, at `at`.
 pub fn statement_json(event: &Event, origin: &Origin, id: &str, at: SystemTime) -> String {
-    let mut o = Out(String::with_capacity(900));
+    let mut s = String::with_capacity(1024);
+    write_statement(&mut s, event, origin, id, at);
+    s
+}
+
+/// Appends the statement (compact JSON, no newline) to `out`.
+pub fn write_statement(out: &mut String, event: &Event, origin: &Origin, id: &str, at: SystemTime) {
+    let mut o = Out(out);
     o.raw("{\"id\":\"")
         .raw(id)
         .raw("\",\"actor\":")
@@ -592,7 +604,6 @@ pub fn statement_json(event: &Event, origin: &Origin, id: &str, at: SystemTime) 
     ctx_ext.insert(0, ("pid", X::N(origin.pid)));
     o.raw(",\"extensions\":").extensions(&ctx_ext).raw("}");
     o.raw(",\"timestamp\":\"").raw(&iso(at)).raw("\"}");
-    o.0
 }
 
 /// The statement as a JSON value (tests and tools).

@@ -384,17 +384,25 @@ fn current_actor() -> String {
         .to_string()
 }
 
-/// Statements (compact JSON) for encoded records, with ids from `seed`.
-fn statements_of(records: &[u8], seed: u128, origin: &Origin, out: &mut Vec<String>) {
+/// Statements (compact JSON, one per line) for encoded records, with ids
+/// from `seed`, appended to `out`; returns how many.
+fn statements_of(records: &[u8], seed: u128, origin: &Origin, out: &mut String) -> usize {
+    let mut n = 0;
+    let mut id = uuid::Uuid::encode_buffer();
     for r in journal::decode(records) {
         let Some(ev) = Event::from_record(r.kind, &r.strs, &r.nums) else {
             tracing::error!(target: "bioxen::lrs", "unknown automatic record kind {}", r.kind);
             continue;
         };
-        let id = journal::statement_id(seed, r.seq).to_string();
+        let id = journal::statement_id(seed, r.seq)
+            .hyphenated()
+            .encode_lower(&mut id);
         let at = UNIX_EPOCH + Duration::from_nanos(r.at_nanos);
-        out.push(events::statement_json(&ev, origin, &id, at));
+        events::write_statement(out, &ev, origin, id, at);
+        out.push('\n');
+        n += 1;
     }
+    n
 }
 
 /// The recorder thread: builds statements for journaled events and spools
@@ -413,7 +421,7 @@ fn recorder(rec: Arc<Recorder>) {
         .ok()
         .and_then(|v| v.parse().ok())
         .map(Duration::from_millis);
-    let mut lines = Vec::new();
+    let mut lines = String::new();
     loop {
         let actor = current_actor();
         let (records, upto, overflow, syncs, seed) = {
@@ -447,13 +455,14 @@ fn recorder(rec: Arc<Recorder>) {
         let l = lrs();
         let origin = Origin::here(actor);
         lines.clear();
+        let mut count = 0;
         for part in records {
-            statements_of(part, seed, &origin, &mut lines);
+            count += statements_of(part, seed, &origin, &mut lines);
         }
-        statements_of(&overflow, seed, &origin, &mut lines);
+        count += statements_of(&overflow, seed, &origin, &mut lines);
         let mut failed = false;
-        if !lines.is_empty() {
-            match l.writer.lock().unwrap().append(&lines) {
+        if count > 0 {
+            match l.writer.lock().unwrap().append_lines(lines.as_bytes()) {
                 Ok(()) => {
                     let mut q = rec.queue.lock().unwrap();
                     if let Some(j) = q.journal.as_mut() {
@@ -462,7 +471,7 @@ fn recorder(rec: Arc<Recorder>) {
                 }
                 Err(e) => {
                     // They stay in the journal (and in memory) for the next try or run.
-                    tracing::error!(target: "bioxen::lrs", "cannot spool {} automatic records: {e}", lines.len());
+                    tracing::error!(target: "bioxen::lrs", "cannot spool {count} automatic records: {e}");
                     let mut q = rec.queue.lock().unwrap();
                     let newer = std::mem::replace(&mut q.overflow, overflow);
                     q.overflow.extend_from_slice(&newer);
@@ -476,7 +485,7 @@ fn recorder(rec: Arc<Recorder>) {
         }
         if failed {
             std::thread::sleep(Duration::from_secs(1));
-        } else if !lines.is_empty() {
+        } else if count > 0 {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
@@ -958,15 +967,16 @@ mod tests {
         // The dead recorder had spooled the first record (then died before
         // advancing the journal's tail).
         let ([bytes, _], _) = j.unconsumed();
-        let mut first = Vec::new();
-        statements_of(
+        let mut first = String::new();
+        let n = statements_of(
             &bytes[..journal::record_len(&[b"vm", b"thread"], &[])],
             seed,
             &origin,
             &mut first,
         );
+        assert_eq!(n, 1);
         let mut own = spool.writer();
-        own.append(&first).unwrap();
+        own.append_lines(first.as_bytes()).unwrap();
         drop(own);
         drop(j); // the process is gone: its lock is free
         let writer = Mutex::new(spool.writer());

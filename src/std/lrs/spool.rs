@@ -74,6 +74,15 @@ impl Writer {
             buf.extend_from_slice(l.as_bytes());
             buf.push(b'\n');
         }
+        self.append_lines(&buf)
+    }
+
+    /// Appends `buf`, statements each ending in a newline, and syncs it to disk.
+    pub fn append_lines(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(buf.ends_with(b"\n"));
         if self
             .current
             .as_ref()
@@ -85,7 +94,7 @@ impl Writer {
             self.current = Some((self.create()?, 0));
         }
         let (file, size) = self.current.as_mut().unwrap();
-        file.write_all(&buf)?;
+        file.write_all(buf)?;
         file.sync_data()?;
         *size += buf.len() as u64;
         Ok(())
