@@ -144,12 +144,23 @@ fn batches_too_large_are_split_and_a_single_oversized_statement_is_refused() {
         local big = lrs.send{{ verb = "completed", object = "https://example.org/big",
           result = {{ extensions = {{ ["https://example.org/ext/blob"] = string.rep("x", 8000) }} }} }}
         local ok, e = pcall(lrs.flush, 20)
-        print(ok, e.kind, lrs.rejected()[1].status, lrs.rejected()[1].statement.id == big)"#
+        print(ok, e.kind, lrs.rejected()[1].status, lrs.rejected()[1].statement.id == big)
+        -- The sender has learnt the limit: later batches fit (at most one more 413).
+        local before = bioxen.json.decode(select(2, lrs._request("GET", "/_stats"))).too_large
+        send(30, "again")
+        lrs.flush(20)
+        print(bioxen.json.decode(select(2, lrs._request("GET", "/_stats"))).too_large - before)"#
         ),
     );
-    assert_eq!(out.trim(), "false\tLrsRejected\t413\ttrue");
+    let (first, again) = out.trim().split_once('\n').unwrap();
+    assert_eq!(first, "false\tLrsRejected\t413\ttrue");
+    // Without the learnt limit the second 30 take two 413s (30, then 15 statements).
+    assert!(
+        again.parse::<u32>().unwrap() <= 1,
+        "413s after learning: {again}"
+    );
     let stats = lrs.stats();
-    assert_eq!(stats["statements"], 30, "{stats}");
+    assert_eq!(stats["statements"], 60, "{stats}");
     assert!(stats["largest_batch"].as_u64().unwrap() < 30, "{stats}");
 }
 
@@ -473,4 +484,175 @@ fn sessions_and_package_changes_are_recorded_automatically() {
         .find(|s| s["verb"]["display"]["en-US"] == "installed")
         .unwrap();
     assert!(installed.to_string().contains("inspect"), "{installed}");
+}
+
+#[test]
+fn vm_calls_and_vms_collected_or_left_open_are_recorded() {
+    let lrs = Peer::strict();
+    let home = Home::new();
+    // No close for "dropped" (collected) nor for "open" (still open at exit), no flush.
+    lua_ok(
+        &home,
+        &lrs,
+        r#"local vm = bioxen.vm
+        local v = vm.create{ id = "calls", backend = "thread" }
+        v:exec("function double(x) print(x) return 2 * x end function boom() error('no') end")
+        assert(v:call("double", 21) == 42)
+        assert(not pcall(v.call, v, "boom"))
+        assert(v:call_async("double", 2):wait().values[1] == 4)
+        v:close()
+        local d = vm.create{ id = "dropped", backend = "thread" }
+        d = nil
+        collectgarbage() collectgarbage()
+        OPEN = vm.create{ id = "open", backend = "thread" }"#,
+    );
+    let (_, body) = lrs.get("/xAPI/statements?limit=100&ascending=true");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["statements"].as_array().unwrap();
+    let x = |name: &str| format!("https://bioxen.dev/xapi/extensions/{name}");
+    let calls: Vec<&serde_json::Value> = list
+        .iter()
+        .filter(|s| {
+            s["object"]["id"]
+                .as_str()
+                .unwrap()
+                .contains("/activities/function/")
+        })
+        .collect();
+    assert_eq!(calls.len(), 3, "{body}");
+    assert_eq!(calls[0]["verb"]["display"]["en-US"], "completed");
+    assert_eq!(calls[0]["result"]["extensions"][x("function")], "double");
+    assert_eq!(calls[0]["result"]["extensions"][x("output-bytes")], 3); // "21\n"
+    assert!(
+        calls[0]["result"]["duration"]
+            .as_str()
+            .unwrap()
+            .starts_with("PT")
+    );
+    assert_eq!(
+        calls[0]["context"]["contextActivities"]["parent"][0]["id"],
+        "https://bioxen.dev/xapi/activities/vm/calls"
+    );
+    assert_eq!(calls[1]["verb"]["display"]["en-US"], "failed");
+    assert_eq!(calls[1]["result"]["success"], false);
+    assert_eq!(
+        calls[1]["result"]["extensions"][x("failure-kind")],
+        "Runtime"
+    );
+    assert_eq!(calls[2]["result"]["extensions"][x("function")], "double");
+    // Every VM is recorded as terminated exactly once, saying how.
+    for (vm, by) in [
+        ("calls", "close"),
+        ("dropped", "collected"),
+        ("open", "exit"),
+    ] {
+        let ended: Vec<&serde_json::Value> = list
+            .iter()
+            .filter(|s| {
+                s["verb"]["display"]["en-US"] == "terminated"
+                    && s["object"]["id"] == format!("https://bioxen.dev/xapi/activities/vm/{vm}")
+            })
+            .collect();
+        assert_eq!(ended.len(), 1, "{vm}: {body}");
+        assert_eq!(
+            ended[0]["context"]["extensions"][x("closed-by")],
+            by,
+            "{vm}"
+        );
+    }
+    assert!(
+        !std::fs::read_dir(home.path().join("data/lrs/spool"))
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with(".journal")),
+        "a clean exit removes its journal"
+    );
+}
+
+#[test]
+fn an_automatic_record_survives_sigkill_right_after_the_operation_returns() {
+    use std::io::BufRead;
+    let lrs = Peer::strict();
+    let home = Home::new();
+    // The recorder holds its groups back for a minute: when the script says
+    // "done", its records exist only in the journal.
+    let mut cmd = bioxen(
+        &home,
+        &lrs,
+        &[
+            "-e",
+            r#"local v = bioxen.vm.create{ id = "victim", backend = "thread" }
+            v:exec("return 1")
+            print(bioxen.lrs.registration()) io.stdout:flush()
+            while true do end"#,
+        ],
+    );
+    cmd.env("BIOXEN_LRS_TEST_RECORDER_HOLD_MS", "60000")
+        .stdout(std::process::Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut registration = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut registration)
+        .unwrap();
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let spool = home.path().join("data/lrs/spool");
+    assert_eq!(
+        lrs.stats()["statements"],
+        0,
+        "nothing was delivered before the kill"
+    );
+    let journals = || {
+        std::fs::read_dir(&spool)
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+            .count()
+    };
+    assert_eq!(journals(), 1);
+    // The next bioxen recovers them from the journal; twice changes nothing.
+    for _ in 0..2 {
+        let o = common::run_with_stdin(
+            bioxen(&home, &lrs, &["lrs", "flush", "--timeout", "20"]),
+            None,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    assert_eq!(journals(), 0);
+    let (_, body) = lrs.get("/xAPI/statements?limit=10&ascending=true");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let list = v["statements"].as_array().unwrap();
+    let verbs: Vec<&str> = list
+        .iter()
+        .map(|s| s["verb"]["display"]["en-US"].as_str().unwrap())
+        .collect();
+    assert_eq!(verbs, ["launched", "completed"], "{body}");
+    for s in list {
+        assert_eq!(s["context"]["registration"], registration.trim(), "{s}");
+    }
+    assert_eq!(lrs.stats()["statements"], 2);
+}
+
+#[test]
+fn a_post_that_times_out_is_retried_in_smaller_batches_and_stored_once() {
+    let lrs = Peer::strict();
+    // Batches of more than 10 are stored, then answered only after 3 s.
+    lrs.control(r#"{"slow": [10, 3]}"#);
+    let home = Home::new();
+    let out = lua_ok(
+        &home,
+        &lrs,
+        &format!(
+            r#"{SEND}
+        lrs.configure{{ request_timeout = 0.5, max_backoff = 0.05 }}
+        local ids = send(40)
+        lrs.flush(20)
+        print(#ids, lrs.status().pending)"#
+        ),
+    );
+    // Retrying 40 at a time would time out forever: the flush would fail.
+    assert_eq!(out.trim(), "40\t0");
+    let stats = lrs.stats();
+    assert_eq!(stats["statements"], 40, "{stats}");
+    assert!(stats["posts"].as_u64().unwrap() >= 3, "{stats}");
 }

@@ -92,3 +92,32 @@ describe("lrs statements", function()
     raises("Validation", lrs.configure, { actor = { name = "no identifier" } })
   end)
 end)
+
+describe("lrs statement encoding", function()
+  local json = require("bioxen.json")
+  it("encodes statements as bioxen.json does", function()
+    local X = "https://example.org/ext/"
+    for _, fields in ipairs({
+      { verb = "completed", object = "https://example.org/a" },
+      { verb = "failed", object = { id = "https://example.org/q", definition = { name = { ["en-US"] = "say \"hi\" \\ back" } } },
+        result = { success = false, score = { raw = 0.98, min = 0, max = 1, scaled = -0.25 },
+          duration = "PT1.5S", response = "line 1\nline 2\ttab\r",
+          extensions = { [X .. "n"] = 1e300, [X .. "list"] = { 1, 2.5, "three", true, { a = "b" } },
+            [X .. "big"] = 2 ^ 52, [X .. "neg"] = -7, [X .. "tiny"] = 1 / 3 } },
+        context = { contextActivities = { parent = { { id = "https://example.org/p" } } } } },
+    }) do
+      local s = lrs.statement(fields)
+      local fast = lrs._fast_encode(s)
+      assert(fast, "the fast path applies")
+      eq(json.decode(fast), json.decode(json.encode(s)))
+      assert(not fast:find("\n"), "compact, one line")
+    end
+  end)
+  it("leaves unusual values to bioxen.json", function()
+    local s = lrs.statement{ verb = "completed", object = "https://example.org/a" }
+    for _, odd in ipairs({ json.null, {}, json.array({}), "caf\195\169", "bell\7", 0 / 0, math.huge }) do
+      s.result = { extensions = { ["https://example.org/x"] = odd } }
+      eq(lrs._fast_encode(s), nil)
+    end
+  end)
+end)

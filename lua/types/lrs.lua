@@ -10,9 +10,11 @@ bioxen.lrs = {}
 ---recording is off. See docs/api/lrs.md.
 ---@class bioxen.lrs.Hook
 ---@field enabled fun(): boolean whether recording is on
----@field vm_created fun(vm_id: string, backend: string)
----@field vm_closed fun(vm_id: string, lifetime_seconds: number)
+---@field vm_created fun(vm_id: string, backend: string): integer? token (nil when recording is off)
+---@field vm_closed fun(vm_id: string, lifetime_seconds?: number, token?: integer) recorded once per token
+---@field vm_collected fun(token: integer) the VM was collected without close
 ---@field code_executed fun(vm_id: string, code: string, result: table)
+---@field function_called fun(vm_id: string, name: string, result: table) a `vm:call`
 ---@field session_attached fun(session: string, target: string)
 ---@field session_detached fun(session: string, target: string)
 ---@field package_installed fun(name: string, version: string, target: string, hash?: string)
@@ -103,9 +105,10 @@ function bioxen.lrs.flush(timeout) end
 ---@field actor? bioxen.lrs.Agent
 ---@field verify_tls? boolean default true
 ---@field record? boolean automatic records (default true)
----@field batch_size? integer statements per POST (default 1000)
+---@field batch_size? integer statements per POST at most (default 10000; batches are what is pending, up to this and 16 MiB)
 ---@field max_backoff? number seconds between retries at most (default 2)
 ---@field exit_timeout? number seconds given to delivery at exit (default 3)
+---@field request_timeout? number seconds a POST may take (default 60); a timeout halves later batches
 ---@field save? boolean also write these settings to the config file
 ---@field reset? boolean start again from the config file and environment
 

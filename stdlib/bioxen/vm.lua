@@ -111,7 +111,15 @@ function vm.create(opts)
   local v = setmetatable({ id = opts.id, backend = name, sandbox = opts.sandbox or "strict", _h = handle }, VM)
   live[opts.id] = v
   v._created = native.now()
-  lrs_hook().vm_created(v.id, name)
+  local token = lrs_hook().vm_created(v.id, name)
+  if token then
+    -- A VM dropped without close is still recorded as terminated: a proxy
+    -- collected with the VM tells bioxen.lrs (which records it once).
+    v._lrs = token
+    local proxy = newproxy(true)
+    getmetatable(proxy).__gc = function() records.vm_collected(token) end
+    v._lrs_gc = proxy
+  end
   return v
 end
 
@@ -129,7 +137,7 @@ function VM:exec(code)
   return r
 end
 
-local exec_async
+local exec_async, recorded_job
 
 --- Runs code without waiting; the job's wait() yields under bioxen.task.
 --- With learning records on, the job records its exec when its result is first
@@ -137,14 +145,20 @@ local exec_async
 function VM:exec_async(code)
   local job = exec_async(self, code)
   if not lrs_hook().enabled() then return job end
-  local id, recorded = self.id, false
+  local id = self.id
+  return recorded_job(job, function(r) lrs_hook().code_executed(id, code, r) end)
+end
+
+-- A job forwarding to `job` whose result is recorded when first waited for.
+function recorded_job(job, record)
+  local recorded = false
   return setmetatable({}, { __index = function(_, k)
     local m = job[k]
     if type(m) ~= "function" then return m end
     if k == "wait" then
       return function(_, ...)
         local r = job:wait(...)
-        if not recorded then recorded = true; lrs_hook().code_executed(id, code, r) end
+        if not recorded and type(r) == "table" then recorded = true; record(r) end
         return r
       end
     end
@@ -182,6 +196,7 @@ function VM:call(name, ...)
     raise("Argument", "call needs the name of a global function, got " .. type(name))
   end
   local r = self._h:call(name, ...)
+  lrs_hook().function_called(self.id, name, r)
   if not r.ok then
     raise(r.kind or "Runtime", r.error or "call failed", { vm = self.id, ["function"] = name })
   end
@@ -194,15 +209,21 @@ function VM:call_async(name, ...)
   if type(name) ~= "string" then
     raise("Argument", "call_async needs the name of a global function, got " .. type(name))
   end
-  if self._h.call_async then return self._h:call_async(name, ...) end
-  local h, args = self._h, { n = select("#", ...), ... }
-  local t = bioxen.task.spawn(function() return h:call(name, unpack(args, 1, args.n)) end)
-  return {
-    wait = function() return bioxen.task.wait(t) end,
-    done = function() return t:status() ~= "running" end,
-    cancel = function() t:cancel() end,
-    status = function() return t:status() end,
-  }
+  local job
+  if self._h.call_async then
+    job = self._h:call_async(name, ...)
+  else
+    local h, args = self._h, { n = select("#", ...), ... }
+    local t = bioxen.task.spawn(function() return h:call(name, unpack(args, 1, args.n)) end)
+    job = {
+      wait = function() return bioxen.task.wait(t) end,
+      done = function() return t:status() ~= "running" end,
+      cancel = function() t:cancel() end,
+      status = function() return t:status() end,
+    }
+  end
+  if not lrs_hook().enabled() then return job end
+  return recorded_job(job, function(r) lrs_hook().function_called(self.id, name, r) end)
 end
 
 --- "idle" | "busy" | "dead" (closed VMs are "dead").
@@ -216,7 +237,11 @@ end
 
 --- Closes the VM; idempotent. Also happens on garbage collection and at exit.
 function VM:close()
-  if self._h:status() ~= "dead" then lrs_hook().vm_closed(self.id, native.now() - (self._created or 0)) end
+  if self._lrs then
+    lrs_hook().vm_closed(self.id, nil, self._lrs) -- recorded once, even if the VM died before
+  elseif self._h:status() ~= "dead" then
+    lrs_hook().vm_closed(self.id, native.now() - (self._created or 0))
+  end
   self._h:close()
   if live[self.id] == self then live[self.id] = nil end
 end

@@ -13,12 +13,15 @@ Test control (no auth): POST /_control with JSON
   {"fail": [503, 429, ...]}   answer the next POSTs with these statuses
   {"retry_after": 0.1}        Retry-After header sent with 429/503
   {"reject_ids": [...]}       answer 400 to any batch holding one of these ids
-GET /_stats: {"posts": n, "statements": n, "largest_batch": n, "ids": [...]}
+  {"slow": [K, SECONDS]}      store a batch of more than K statements, then wait SECONDS
+                              before answering (a client timing out sees no answer)
+GET /_stats: {"posts": n, "statements": n, "largest_batch": n, "too_large": n (413s), "ids": [...]}
 """
 import base64
 import json
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -30,8 +33,8 @@ lock = threading.Lock()
 store = {}  # id -> statement as sent (plus stored)
 order = []  # ids in storage order
 voided = set()
-control = {"fail": [], "retry_after": None, "reject_ids": set()}
-stats = {"posts": 0, "largest_batch": 0}
+control = {"fail": [], "retry_after": None, "reject_ids": set(), "slow": None}
+stats = {"posts": 0, "largest_batch": 0, "too_large": 0}
 
 
 def comparable(s):
@@ -95,6 +98,8 @@ class Handler(BaseHTTPRequestHandler):
                     control["retry_after"] = c["retry_after"]
                 if "reject_ids" in c:
                     control["reject_ids"] = set(c["reject_ids"])
+                if "slow" in c:
+                    control["slow"] = c["slow"]
             return self.reply(200, {"ok": True})
         if url.path.rstrip("/") != "/xAPI/statements":
             return self.reply(404, {"error": "not found"})
@@ -110,6 +115,8 @@ class Handler(BaseHTTPRequestHandler):
                     headers.append(("Retry-After", str(control["retry_after"])))
                 return self.reply(status, {"error": f"injected {status}"}, headers)
         if len(raw) > MAX_BODY:
+            with lock:
+                stats["too_large"] += 1
             return self.reply(413, {"error": f"body of {len(raw)} bytes is above {MAX_BODY}"})
         try:
             batch = json.loads(raw)
@@ -146,6 +153,9 @@ class Handler(BaseHTTPRequestHandler):
                 order.append(s["id"])
                 if s["verb"]["id"] == VOIDED:
                     voided.add(s["object"]["id"])
+            slow = control["slow"]
+        if slow is not None and len(batch) > slow[0]:
+            time.sleep(slow[1])
         self.reply(200, [s["id"] for s in batch])
 
     def do_GET(self):

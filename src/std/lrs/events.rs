@@ -23,12 +23,26 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub enum Event {
     /// A VM was created. `kind`: "local", "xcpng", ...
     VmCreated { vm: String, kind: String },
-    /// A VM was closed after `lifetime`.
-    VmClosed { vm: String, lifetime: Duration },
+    /// A VM was closed after `lifetime`; `closed_by` is "close", "collected"
+    /// (garbage collection) or "exit" (still open when bioxen ended).
+    VmClosed {
+        vm: String,
+        lifetime: Duration,
+        closed_by: String,
+    },
     /// Code ran in a VM. `failure` is the error kind when it failed.
     CodeExecuted {
         vm: String,
         code: String,
+        success: bool,
+        duration: Duration,
+        output_bytes: u64,
+        failure: Option<String>,
+    },
+    /// A global function of a VM was called (`vm:call`).
+    FunctionCalled {
+        vm: String,
+        function: String,
         success: bool,
         duration: Duration,
         output_bytes: u64,
@@ -78,11 +92,189 @@ pub fn enabled() -> bool {
     }
 }
 
-/// Records an event (no-op when recording is off). Never blocks on I/O.
+/// Records an event (no-op when recording is off). Never blocks on I/O; the
+/// event is in the journal (safe from a crash of bioxen) when this returns.
 #[inline]
 pub fn record(event: Event) {
     if enabled() {
-        super::submit(SystemTime::now(), event);
+        event.with_raw(super::submit_raw);
+    }
+}
+
+/// Record kinds in the journal.
+pub mod kind {
+    pub const VM_CREATED: u8 = 1;
+    pub const VM_CLOSED: u8 = 2;
+    pub const CODE_EXECUTED: u8 = 3;
+    pub const FUNCTION_CALLED: u8 = 4;
+    pub const SESSION_ATTACHED: u8 = 5;
+    pub const SESSION_DETACHED: u8 = 6;
+    pub const PACKAGE_INSTALLED: u8 = 7;
+    pub const PACKAGE_REMOVED: u8 = 8;
+    pub const GUEST_DEPLOYED: u8 = 9;
+    pub const GUEST_DESTROYED: u8 = 10;
+}
+
+fn nanos(d: &Duration) -> u64 {
+    d.as_nanos().min(u64::MAX as u128) as u64
+}
+
+impl Event {
+    /// The event as a journal record: kind, strings, numbers.
+    pub fn with_raw<R>(&self, f: impl FnOnce(u8, &[&[u8]], &[u64]) -> R) -> R {
+        fn b(s: &String) -> &[u8] {
+            s.as_bytes()
+        }
+        fn opt(s: &Option<String>) -> &[u8] {
+            s.as_deref().unwrap_or("").as_bytes()
+        }
+        match self {
+            Event::VmCreated { vm, kind: k } => f(kind::VM_CREATED, &[b(vm), b(k)], &[]),
+            Event::VmClosed {
+                vm,
+                lifetime,
+                closed_by,
+            } => f(kind::VM_CLOSED, &[b(vm), b(closed_by)], &[nanos(lifetime)]),
+            Event::CodeExecuted {
+                vm,
+                code,
+                success,
+                duration,
+                output_bytes,
+                failure,
+            } => f(
+                kind::CODE_EXECUTED,
+                &[b(vm), b(code), opt(failure)],
+                &[*success as u64, nanos(duration), *output_bytes],
+            ),
+            Event::FunctionCalled {
+                vm,
+                function,
+                success,
+                duration,
+                output_bytes,
+                failure,
+            } => f(
+                kind::FUNCTION_CALLED,
+                &[b(vm), b(function), opt(failure)],
+                &[*success as u64, nanos(duration), *output_bytes],
+            ),
+            Event::SessionAttached { session, target } => {
+                f(kind::SESSION_ATTACHED, &[b(session), b(target)], &[])
+            }
+            Event::SessionDetached { session, target } => {
+                f(kind::SESSION_DETACHED, &[b(session), b(target)], &[])
+            }
+            Event::PackageInstalled {
+                name,
+                version,
+                hash,
+                target,
+            } => f(
+                kind::PACKAGE_INSTALLED,
+                &[b(name), b(version), b(target), opt(hash)],
+                &[],
+            ),
+            Event::PackageRemoved {
+                name,
+                version,
+                target,
+            } => f(
+                kind::PACKAGE_REMOVED,
+                &[b(name), b(version), b(target)],
+                &[],
+            ),
+            Event::GuestDeployed {
+                pool,
+                guest,
+                template,
+            } => f(kind::GUEST_DEPLOYED, &[b(pool), b(guest), b(template)], &[]),
+            Event::GuestDestroyed { pool, guest } => {
+                f(kind::GUEST_DESTROYED, &[b(pool), b(guest)], &[])
+            }
+        }
+    }
+
+    /// The event a journal record holds (None for an unknown or malformed one).
+    pub fn from_record(kind: u8, strs: &[String], nums: &[u64]) -> Option<Event> {
+        let s = |i: usize| strs.get(i).cloned();
+        let opt = |i: usize| strs.get(i).filter(|x| !x.is_empty()).cloned();
+        let n = |i: usize| nums.get(i).copied();
+        Some(match kind {
+            kind::VM_CREATED => Event::VmCreated {
+                vm: s(0)?,
+                kind: s(1)?,
+            },
+            kind::VM_CLOSED => Event::VmClosed {
+                vm: s(0)?,
+                closed_by: s(1)?,
+                lifetime: Duration::from_nanos(n(0)?),
+            },
+            kind::CODE_EXECUTED => Event::CodeExecuted {
+                vm: s(0)?,
+                code: s(1)?,
+                failure: opt(2),
+                success: n(0)? != 0,
+                duration: Duration::from_nanos(n(1)?),
+                output_bytes: n(2)?,
+            },
+            kind::FUNCTION_CALLED => Event::FunctionCalled {
+                vm: s(0)?,
+                function: s(1)?,
+                failure: opt(2),
+                success: n(0)? != 0,
+                duration: Duration::from_nanos(n(1)?),
+                output_bytes: n(2)?,
+            },
+            kind::SESSION_ATTACHED => Event::SessionAttached {
+                session: s(0)?,
+                target: s(1)?,
+            },
+            kind::SESSION_DETACHED => Event::SessionDetached {
+                session: s(0)?,
+                target: s(1)?,
+            },
+            kind::PACKAGE_INSTALLED => Event::PackageInstalled {
+                name: s(0)?,
+                version: s(1)?,
+                target: s(2)?,
+                hash: opt(3),
+            },
+            kind::PACKAGE_REMOVED => Event::PackageRemoved {
+                name: s(0)?,
+                version: s(1)?,
+                target: s(2)?,
+            },
+            kind::GUEST_DEPLOYED => Event::GuestDeployed {
+                pool: s(0)?,
+                guest: s(1)?,
+                template: s(2)?,
+            },
+            kind::GUEST_DESTROYED => Event::GuestDestroyed {
+                pool: s(0)?,
+                guest: s(1)?,
+            },
+            _ => return None,
+        })
+    }
+}
+
+/// Who and which run a statement belongs to: the actor (compact JSON), the
+/// context registration and the process id.
+pub struct Origin {
+    pub actor: String,
+    pub registration: String,
+    pub pid: u64,
+}
+
+impl Origin {
+    /// This process, with `actor`.
+    pub fn here(actor: String) -> Origin {
+        Origin {
+            actor,
+            registration: registration().to_string(),
+            pid: std::process::id() as u64,
+        }
     }
 }
 
@@ -139,14 +331,14 @@ pub fn iso_duration(d: Duration) -> String {
 
 /// Compact JSON written straight into a string: the recorder builds thousands
 /// of statements a second, and a `serde_json::Value` tree costs four times more.
-struct Out(String);
+struct Out<'a>(&'a mut String);
 
 enum X<'a> {
     S(&'a str),
     N(u64),
 }
 
-impl Out {
+impl Out<'_> {
     fn raw(&mut self, s: &str) -> &mut Self {
         self.0.push_str(s);
         self
@@ -154,6 +346,11 @@ impl Out {
 
     fn str(&mut self, s: &str) -> &mut Self {
         self.0.push('"');
+        if !s.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+            self.0.push_str(s); // nothing to escape: the usual case
+            self.0.push('"');
+            return self;
+        }
         for c in s.chars() {
             match c {
                 '"' => self.0.push_str("\\\""),
@@ -237,13 +434,20 @@ impl Out {
 
 use std::fmt::Write as _;
 
-/// The xAPI statement (compact JSON) for an event, by `actor` (compact JSON), at `at`.
-pub fn statement_json(event: &Event, actor: &str, at: SystemTime) -> String {
-    let mut o = Out(String::with_capacity(900));
+/// The xAPI statement (compact JSON) with id `id` for an event of `origin`, at `at`.
+pub fn statement_json(event: &Event, origin: &Origin, id: &str, at: SystemTime) -> String {
+    let mut s = String::with_capacity(1024);
+    write_statement(&mut s, event, origin, id, at);
+    s
+}
+
+/// Appends the statement (compact JSON, no newline) to `out`.
+pub fn write_statement(out: &mut String, event: &Event, origin: &Origin, id: &str, at: SystemTime) {
+    let mut o = Out(out);
     o.raw("{\"id\":\"")
-        .raw(&uuid::Uuid::new_v4().to_string())
+        .raw(id)
         .raw("\",\"actor\":")
-        .raw(actor)
+        .raw(&origin.actor)
         .raw(",\"verb\":");
     let parent: Option<(&str, &str)>;
     let mut ctx_ext: Vec<(&str, X)> = Vec::new();
@@ -256,14 +460,45 @@ pub fn statement_json(event: &Event, actor: &str, at: SystemTime) -> String {
             ctx_ext.push(("vm-kind", X::S(kind)));
             parent = None;
         }
-        Event::VmClosed { vm, lifetime } => {
+        Event::VmClosed {
+            vm,
+            lifetime,
+            closed_by,
+        } => {
             o.verb(ADL, "terminated")
                 .raw(",\"object\":")
                 .activity("vm", vm, &format!("VM {vm}"));
             o.raw(",\"result\":{\"duration\":\"")
                 .raw(&iso_duration(*lifetime))
                 .raw("\"}");
+            ctx_ext.push(("closed-by", X::S(closed_by)));
             parent = None;
+        }
+        Event::FunctionCalled {
+            vm,
+            function,
+            success,
+            duration,
+            output_bytes,
+            failure,
+        } => {
+            o.verb(ADL, if *success { "completed" } else { "failed" })
+                .raw(",\"object\":")
+                .activity("function", function, &format!("function {function}"))
+                .raw(",\"result\":{\"success\":")
+                .raw(if *success { "true" } else { "false" })
+                .raw(",\"completion\":true,\"duration\":\"")
+                .raw(&iso_duration(*duration))
+                .raw("\",\"extensions\":");
+            let mut ext = vec![
+                ("function", X::S(function)),
+                ("output-bytes", X::N(*output_bytes)),
+            ];
+            if let Some(kind) = failure {
+                ext.push(("failure-kind", X::S(kind)));
+            }
+            o.extensions(&ext).raw("}");
+            parent = Some(("vm", vm));
         }
         Event::CodeExecuted {
             vm,
@@ -355,7 +590,7 @@ pub fn statement_json(event: &Event, actor: &str, at: SystemTime) -> String {
         }
     }
     o.raw(",\"context\":{\"registration\":\"")
-        .raw(registration())
+        .raw(&origin.registration)
         .raw(concat!(
             "\",\"platform\":\"bioxen ",
             env!("CARGO_PKG_VERSION"),
@@ -366,17 +601,22 @@ pub fn statement_json(event: &Event, actor: &str, at: SystemTime) -> String {
             .activity_id(kind, id)
             .raw("}]}");
     }
-    let pid = std::process::id() as u64;
-    ctx_ext.insert(0, ("pid", X::N(pid)));
+    ctx_ext.insert(0, ("pid", X::N(origin.pid)));
     o.raw(",\"extensions\":").extensions(&ctx_ext).raw("}");
     o.raw(",\"timestamp\":\"").raw(&iso(at)).raw("\"}");
-    o.0
 }
 
 /// The statement as a JSON value (tests and tools).
 #[allow(dead_code)]
 pub fn statement(event: &Event, actor: &Json, at: SystemTime) -> Json {
-    serde_json::from_str(&statement_json(event, &actor.to_string(), at)).expect("valid JSON")
+    let id = uuid::Uuid::new_v4().to_string();
+    serde_json::from_str(&statement_json(
+        event,
+        &Origin::here(actor.to_string()),
+        &id,
+        at,
+    ))
+    .expect("valid JSON")
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -418,6 +658,15 @@ mod tests {
             Event::VmClosed {
                 vm: odd.clone(),
                 lifetime: Duration::from_secs(3),
+                closed_by: odd.clone(),
+            },
+            Event::FunctionCalled {
+                vm: odd.clone(),
+                function: odd.clone(),
+                success: false,
+                duration: Duration::from_secs(1),
+                output_bytes: 1,
+                failure: Some(odd.clone()),
             },
             Event::SessionAttached {
                 session: odd.clone(),
@@ -449,6 +698,14 @@ mod tests {
             },
         ];
         for ev in &events {
+            let back = ev.with_raw(|k, strs, nums| {
+                let strs: Vec<String> = strs
+                    .iter()
+                    .map(|s| String::from_utf8(s.to_vec()).unwrap())
+                    .collect();
+                Event::from_record(k, &strs, nums).unwrap()
+            });
+            assert_eq!(format!("{back:?}"), format!("{ev:?}"));
             let s = statement(ev, &serde_json::json!({"mbox": "mailto:a@b.c"}), UNIX_EPOCH);
             assert_eq!(
                 s["object"]["definition"]["name"]["en-US"]

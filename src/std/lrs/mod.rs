@@ -2,6 +2,7 @@
 //! automatic-records hook ([`events`]) and raw HTTP for queries. Statement
 //! building and xAPI validation are in `stdlib/bioxen/lrs.lua`.
 pub mod events;
+pub mod journal;
 pub mod sender;
 pub mod spool;
 
@@ -10,14 +11,16 @@ use crate::runtime::{
     error::{BioxenError, error},
     paths,
 };
-use events::Event;
+use events::{Event, Origin, kind};
+use journal::Journal;
 use mlua::{Lua, LuaSerdeExt, Result as LuaResult, Table, Value};
 use sender::{Settings, Shared};
 use serde_json::{Value as Json, json};
 use spool::{Spool, Writer};
+use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, OnceLock, mpsc};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 pub fn module(lua: &Lua) -> LuaResult<Table> {
     LibraryBuilder::new(lua)
@@ -59,24 +62,48 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
             Ok(())
         })
         // Hooks for Lua halves of other libraries (bioxen.vm): cheap no-ops when off.
+        // vm_created returns a token (nil when recording is off): the VM is then
+        // also recorded as closed when it is collected or still open at exit.
         .function("hook_vm_created", |_, (vm, kind): (Value, Value)| {
-            if events::enabled() {
-                events::record(Event::VmCreated {
-                    vm: text(&vm),
-                    kind: text(&kind),
-                });
+            if !events::enabled() {
+                return Ok(None);
             }
-            Ok(())
+            let vm = text(&vm);
+            events::record(Event::VmCreated {
+                vm: vm.clone(),
+                kind: text(&kind),
+            });
+            let l = lrs();
+            let mut live = l.live_vms.lock().unwrap();
+            live.0 += 1;
+            let token = live.0;
+            live.1.insert(token, (vm, Instant::now()));
+            Ok(Some(token))
         })
-        .function("hook_vm_closed", |_, (vm, lifetime): (Value, f64)| {
-            if events::enabled() {
-                events::record(Event::VmClosed {
-                    vm: text(&vm),
-                    lifetime: Duration::from_secs_f64(lifetime.max(0.0)),
-                });
-            }
-            Ok(())
-        })
+        .function(
+            "hook_vm_closed",
+            |_, (vm, lifetime, token, by): (Value, Option<f64>, Option<u64>, Option<String>)| {
+                let by = by.unwrap_or_else(|| "close".into());
+                if let Some(token) = token {
+                    // Recorded once: by close, by the collector or at exit, whichever comes first.
+                    let Some((id, born)) = lrs().live_vms.lock().unwrap().1.remove(&token) else {
+                        return Ok(());
+                    };
+                    events::record(Event::VmClosed {
+                        vm: id,
+                        lifetime: born.elapsed(),
+                        closed_by: by,
+                    });
+                } else if events::enabled() {
+                    events::record(Event::VmClosed {
+                        vm: text(&vm),
+                        lifetime: Duration::from_secs_f64(lifetime.unwrap_or(0.0).max(0.0)),
+                        closed_by: by,
+                    });
+                }
+                Ok(())
+            },
+        )
         .function(
             "hook_event",
             |_, (name, a, b, c, d): (String, Value, Value, Value, Value)| {
@@ -121,29 +148,25 @@ pub fn module(lua: &Lua) -> LuaResult<Table> {
                 Ok(())
             },
         )
-        .function(
-            "hook_code_executed",
-            |_, (vm, code, result): (Value, Value, Value)| {
-                if events::enabled()
-                    && let Value::Table(r) = result
-                {
-                    record_exec(&vm, &code, &r)?;
-                }
-                Ok(())
-            },
-        )
+        // The exec and call hooks are on the path of every VM exec: plain C
+        // functions reading the Lua stack, so no argument is converted or referenced.
+        .value("hook_code_executed", unsafe {
+            lua.create_c_function(hook_code_executed)?
+        })
+        .value("hook_function_called", unsafe {
+            lua.create_c_function(hook_function_called)?
+        })
         .function("_bench_record", |_, (n, code): (u64, String)| {
             // Time of `n` automatic records of a code execution, in seconds.
             let start = Instant::now();
             for _ in 0..n {
-                events::record(Event::CodeExecuted {
-                    vm: "bench".into(),
-                    code: code.clone(),
-                    success: true,
-                    duration: Duration::from_micros(10),
-                    output_bytes: 0,
-                    failure: None,
-                });
+                if events::enabled() {
+                    submit_raw(
+                        kind::CODE_EXECUTED,
+                        &[b"bench", code.as_bytes(), b""],
+                        &[1, 10_000, 0],
+                    );
+                }
             }
             Ok(start.elapsed().as_secs_f64())
         })
@@ -158,34 +181,61 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// Records a VM exec from its result table { ok, duration, stdout, stderr, kind }.
-fn record_exec(vm: &Value, code: &Value, r: &Table) -> LuaResult<()> {
-    let success = r.raw_get::<Option<bool>>("ok")?.unwrap_or(false);
-    let len = |k: &str| -> LuaResult<u64> {
-        Ok(match r.raw_get::<Value>(k)? {
-            Value::String(s) => s.as_bytes().len() as u64,
-            _ => 0,
-        })
-    };
-    let output_bytes = len("stdout")? + len("stderr")?;
-    let duration = r.raw_get::<Option<f64>>("duration")?.unwrap_or(0.0);
-    let failure = if success {
-        None
-    } else {
-        Some(
-            r.raw_get::<Option<String>>("kind")?
-                .unwrap_or_else(|| "Runtime".into()),
-        )
-    };
-    events::record(Event::CodeExecuted {
-        vm: text(vm),
-        code: text(code),
-        success,
-        duration: Duration::from_secs_f64(duration.max(0.0)),
-        output_bytes,
-        failure,
-    });
-    Ok(())
+unsafe extern "C-unwind" fn hook_code_executed(state: *mut mlua::ffi::lua_State) -> libc::c_int {
+    unsafe { exec_hook(state, kind::CODE_EXECUTED) }
+}
+
+unsafe extern "C-unwind" fn hook_function_called(state: *mut mlua::ffi::lua_State) -> libc::c_int {
+    unsafe { exec_hook(state, kind::FUNCTION_CALLED) }
+}
+
+/// `(vm_id, code_or_function_name, result)`: records a VM exec or call from its
+/// result table { ok, duration, stdout, stderr, kind }. The strings are read in
+/// place on the Lua stack and copied once, into the journal; nothing is built,
+/// hashed or allocated here.
+unsafe fn exec_hook(state: *mut mlua::ffi::lua_State, kind: u8) -> libc::c_int {
+    use mlua::ffi;
+    unsafe fn bytes<'a>(state: *mut ffi::lua_State, idx: libc::c_int) -> &'a [u8] {
+        let mut len = 0usize;
+        let p = unsafe { ffi::lua_tolstring(state, idx, &mut len) };
+        if p.is_null() {
+            &[]
+        } else {
+            unsafe { std::slice::from_raw_parts(p.cast(), len) }
+        }
+    }
+    let on = std::panic::catch_unwind(events::enabled).unwrap_or(false);
+    unsafe {
+        if !on || ffi::lua_type(state, 3) != ffi::LUA_TTABLE {
+            return 0;
+        }
+        let vm = if ffi::lua_type(state, 1) == ffi::LUA_TNIL {
+            &[][..]
+        } else {
+            bytes(state, 1)
+        };
+        let code = bytes(state, 2);
+        ffi::lua_getfield(state, 3, c"ok".as_ptr());
+        let success = ffi::lua_toboolean(state, -1) != 0;
+        ffi::lua_getfield(state, 3, c"duration".as_ptr());
+        let duration = ffi::lua_tonumber(state, -1);
+        let mut output = 0u64;
+        for key in [c"stdout", c"stderr"] {
+            if ffi::lua_getfield(state, 3, key.as_ptr()) == ffi::LUA_TSTRING {
+                output += ffi::lua_objlen(state, -1) as u64;
+            }
+        }
+        let failure: &[u8] = if success {
+            b""
+        } else if ffi::lua_getfield(state, 3, c"kind".as_ptr()) == ffi::LUA_TSTRING {
+            bytes(state, -1)
+        } else {
+            b"Runtime"
+        };
+        let nums = [success as u64, (duration.max(0.0) * 1e9) as u64, output];
+        let _ = std::panic::catch_unwind(|| submit_raw(kind, &[vm, code, failure], &nums));
+    }
+    0
 }
 
 struct Lrs {
@@ -194,7 +244,12 @@ struct Lrs {
     shared: Arc<Shared>,
     events: Arc<Recorder>,
     pid: u32,
+    /// VMs recorded as created and not yet as closed: token -> (id, created).
+    live_vms: Mutex<(u64, LiveVms)>,
 }
+
+/// Token -> (VM id, created).
+type LiveVms = HashMap<u64, (String, Instant)>;
 
 static LRS: OnceLock<Lrs> = OnceLock::new();
 
@@ -214,7 +269,9 @@ fn lrs() -> &'static Lrs {
             shared: shared.clone(),
             events: recorder_state,
             pid: std::process::id(),
+            live_vms: Mutex::new((0, HashMap::new())),
         };
+        recover(&spool, &l.writer);
         std::thread::Builder::new()
             .name("bioxen-lrs-recorder".into())
             .spawn(move || recorder(rx))
@@ -239,9 +296,11 @@ fn refresh_state(s: &Settings) {
     events::STATE.store(if on { 2 } else { 1 }, Ordering::Relaxed);
 }
 
-/// Events waiting for the recorder thread. Producers push under an
-/// uncontended mutex and wake the recorder only when it is parked, so a burst of
-/// records costs no system call on the recording thread.
+/// Events waiting for the recorder thread: records in this process's journal
+/// (durable against a crash of bioxen as soon as they are written), or in
+/// memory when the journal is full or cannot be made. Producers write under an
+/// uncontended mutex and wake the recorder only when it is parked, so a burst
+/// of records costs no system call on the recording thread.
 #[derive(Default)]
 struct Recorder {
     queue: Mutex<Queue>,
@@ -250,7 +309,14 @@ struct Recorder {
 
 #[derive(Default)]
 struct Queue {
-    events: Vec<(SystemTime, Event)>,
+    journal: Option<Journal>,
+    /// Whether making the journal was tried (once per process).
+    tried: bool,
+    /// Seed of statement ids (the journal's, so recovery finds the same ids).
+    seed: u128,
+    seq: u64,
+    /// Encoded records that are not in the journal.
+    overflow: Vec<u8>,
     syncs: Vec<mpsc::SyncSender<()>>,
     parked: bool,
 }
@@ -267,12 +333,81 @@ impl Recorder {
     }
 }
 
-pub(crate) fn submit(at: SystemTime, event: Event) {
-    lrs().events.push(|q| q.events.push((at, event)));
+/// Records an event given as a journal record (see [`journal`]): kind,
+/// strings, numbers. The caller's only cost is copying them into the journal.
+pub(crate) fn submit_raw(kind: u8, strs: &[&[u8]], nums: &[u64]) {
+    let at = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(0);
+    let l = lrs();
+    l.events.push(|q| {
+        if !q.tried {
+            q.tried = true;
+            let actor = current_actor();
+            match Journal::create(l.spool.dir(), events::registration(), &actor) {
+                Ok(j) => {
+                    q.seed = j.seed;
+                    q.journal = Some(j);
+                }
+                Err(e) => {
+                    q.seed = uuid::Uuid::new_v4().as_u128();
+                    tracing::warn!(target: "bioxen::lrs", "no journal for automatic records ({e}): they are kept in memory until spooled");
+                }
+            }
+        }
+        q.seq += 1;
+        let seq = q.seq;
+        if !q
+            .journal
+            .as_mut()
+            .is_some_and(|j| j.put(kind, seq, at, strs, nums))
+        {
+            let start = q.overflow.len();
+            q.overflow
+                .resize(start + journal::record_len(strs, nums), 0);
+            journal::encode(&mut q.overflow[start..], kind, seq, at, strs, nums);
+        }
+    });
 }
 
-/// The recorder thread: builds statements for events and spools them in groups
-/// (one sync per group), then waits 10 ms to let the next group gather.
+fn current_actor() -> String {
+    lrs()
+        .shared
+        .state
+        .lock()
+        .unwrap()
+        .settings
+        .actor
+        .clone()
+        .unwrap_or_else(default_actor)
+        .to_string()
+}
+
+/// Statements (compact JSON, one per line) for encoded records, with ids
+/// from `seed`, appended to `out`; returns how many.
+fn statements_of(records: &[u8], seed: u128, origin: &Origin, out: &mut String) -> usize {
+    let mut n = 0;
+    let mut id = uuid::Uuid::encode_buffer();
+    for r in journal::decode(records) {
+        let Some(ev) = Event::from_record(r.kind, &r.strs, &r.nums) else {
+            tracing::error!(target: "bioxen::lrs", "unknown automatic record kind {}", r.kind);
+            continue;
+        };
+        let id = journal::statement_id(seed, r.seq)
+            .hyphenated()
+            .encode_lower(&mut id);
+        let at = UNIX_EPOCH + Duration::from_nanos(r.at_nanos);
+        events::write_statement(out, &ev, origin, id, at);
+        out.push('\n');
+        n += 1;
+    }
+    n
+}
+
+/// The recorder thread: builds statements for journaled events and spools
+/// them in groups (one sync per group), then advances the journal and waits
+/// 10 ms to let the next group gather.
 fn recorder(rec: Arc<Recorder>) {
     // Background work: lower priority, so that on a busy machine the operations
     // being recorded get the CPU first (Linux: nice applies per thread).
@@ -280,44 +415,142 @@ fn recorder(rec: Arc<Recorder>) {
         let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
         libc::setpriority(libc::PRIO_PROCESS, tid, 10);
     }
-    let mut lines = Vec::new();
+    // Fault injection for the tests: hold each group back this long, so that a
+    // kill lands while the records are only in the journal.
+    let hold = std::env::var("BIOXEN_LRS_TEST_RECORDER_HOLD_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(Duration::from_millis);
+    let mut lines = String::new();
     loop {
-        let (events, syncs) = {
+        let actor = current_actor();
+        let (records, upto, overflow, syncs, seed) = {
             let mut q = rec.queue.lock().unwrap();
-            while q.events.is_empty() && q.syncs.is_empty() {
+            while q.journal.as_ref().is_none_or(Journal::is_empty)
+                && q.overflow.is_empty()
+                && q.syncs.is_empty()
+            {
                 q.parked = true;
                 q = rec.cond.wait(q).unwrap();
             }
             q.parked = false;
-            (std::mem::take(&mut q.events), std::mem::take(&mut q.syncs))
+            let (records, upto) = match q.journal.as_mut() {
+                Some(j) => {
+                    j.set_actor(&actor);
+                    j.unconsumed()
+                }
+                None => ([&[][..]; 2], 0),
+            };
+            (
+                records,
+                upto,
+                std::mem::take(&mut q.overflow),
+                std::mem::take(&mut q.syncs),
+                q.seed,
+            )
         };
-        let l = lrs();
-        let actor = l
-            .shared
-            .state
-            .lock()
-            .unwrap()
-            .settings
-            .actor
-            .clone()
-            .unwrap_or_else(default_actor)
-            .to_string();
-        lines.clear();
-        for (at, ev) in &events {
-            lines.push(events::statement_json(ev, &actor, *at));
+        if let Some(h) = hold {
+            std::thread::sleep(h);
         }
-        if !lines.is_empty() {
-            if let Err(e) = l.writer.lock().unwrap().append(&lines) {
-                tracing::error!(target: "bioxen::lrs", "cannot spool {} automatic records: {e}", lines.len());
+        let l = lrs();
+        let origin = Origin::here(actor);
+        lines.clear();
+        let mut count = 0;
+        for part in records {
+            count += statements_of(part, seed, &origin, &mut lines);
+        }
+        count += statements_of(&overflow, seed, &origin, &mut lines);
+        let mut failed = false;
+        if count > 0 {
+            match l.writer.lock().unwrap().append_lines(lines.as_bytes()) {
+                Ok(()) => {
+                    let mut q = rec.queue.lock().unwrap();
+                    if let Some(j) = q.journal.as_mut() {
+                        j.consumed(upto);
+                    }
+                }
+                Err(e) => {
+                    // They stay in the journal (and in memory) for the next try or run.
+                    tracing::error!(target: "bioxen::lrs", "cannot spool {count} automatic records: {e}");
+                    let mut q = rec.queue.lock().unwrap();
+                    let newer = std::mem::replace(&mut q.overflow, overflow);
+                    q.overflow.extend_from_slice(&newer);
+                    failed = true;
+                }
             }
             l.shared.wake();
         }
         for s in syncs {
             let _ = s.send(());
         }
-        if !events.is_empty() {
+        if failed {
+            std::thread::sleep(Duration::from_secs(1));
+        } else if count > 0 {
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+/// Spools the automatic records left in the journals of processes that died
+/// (killed before their recorder spooled them), then removes those journals.
+fn recover(spool: &Spool, writer: &Mutex<Writer>) {
+    let orphans = journal::orphans(spool.dir());
+    if orphans.is_empty() {
+        return;
+    }
+    let fallback_actor = std::cell::OnceCell::new();
+    for o in orphans {
+        let mut lines = Vec::new();
+        if !o.records.is_empty() {
+            // Killed between the spool's sync and the journal's update, the dead
+            // recorder may have spooled some already: skip ids its segments hold.
+            let tag = format!("-{}-", o.pid);
+            let spooled: Vec<String> = spool
+                .segments()
+                .into_iter()
+                .filter(|s| s.contains(&tag))
+                .filter_map(|s| {
+                    std::fs::read_to_string(spool.dir().join(format!("{s}.jsonl"))).ok()
+                })
+                .collect();
+            let actor = if o.actor.starts_with('{') {
+                o.actor.clone()
+            } else {
+                fallback_actor
+                    .get_or_init(|| {
+                        load_settings()
+                            .actor
+                            .unwrap_or_else(default_actor)
+                            .to_string()
+                    })
+                    .clone()
+            };
+            let origin = Origin {
+                actor,
+                registration: o.registration.clone(),
+                pid: o.pid as u64,
+            };
+            for r in &o.records {
+                let id = journal::statement_id(o.seed, r.seq).to_string();
+                let needle = format!("{{\"id\":\"{id}\"");
+                if spooled.iter().any(|text| text.contains(&needle)) {
+                    continue;
+                }
+                let Some(ev) = Event::from_record(r.kind, &r.strs, &r.nums) else {
+                    continue;
+                };
+                let at = UNIX_EPOCH + Duration::from_nanos(r.at_nanos);
+                lines.push(events::statement_json(&ev, &origin, &id, at));
+            }
+        }
+        if let Err(e) = writer.lock().unwrap().append(&lines) {
+            tracing::error!(target: "bioxen::lrs", "cannot recover the automatic records of {}: {e}", o.path.display());
+            continue;
+        }
+        if !lines.is_empty() {
+            tracing::info!(target: "bioxen::lrs", "recovered {} automatic record(s) of process {} from its journal", lines.len(), o.pid);
+        }
+        let _ = std::fs::remove_file(&o.path);
     }
 }
 
@@ -361,9 +594,10 @@ fn base_settings() -> Settings {
     Settings {
         verify_tls: true,
         record: true,
-        batch_size: 1000,
+        batch_size: 10_000,
         max_backoff: 2.0,
         exit_timeout: 3.0,
+        request_timeout: 60.0,
         ..Settings::default()
     }
 }
@@ -431,9 +665,10 @@ fn apply(s: &mut Settings, v: &Json) -> Result<(), String> {
             "actor" => s.actor = (!x.is_null()).then(|| x.clone()),
             "verify_tls" => s.verify_tls = x.as_bool().ok_or("lrs.verify_tls must be a boolean")?,
             "record" => s.record = x.as_bool().ok_or("lrs.record must be a boolean")?,
-            "batch_size" => s.batch_size = number(k, x)?.clamp(1.0, 10_000.0) as usize,
+            "batch_size" => s.batch_size = number(k, x)?.clamp(1.0, 50_000.0) as usize,
             "max_backoff" => s.max_backoff = number(k, x)?.max(0.01),
             "exit_timeout" => s.exit_timeout = number(k, x)?.max(0.0),
+            "request_timeout" => s.request_timeout = number(k, x)?.max(0.01),
             _ => {}
         }
     }
@@ -482,6 +717,7 @@ fn settings_table(lua: &Lua) -> LuaResult<Table> {
     t.set("batch_size", s.batch_size)?;
     t.set("max_backoff", s.max_backoff)?;
     t.set("exit_timeout", s.exit_timeout)?;
+    t.set("request_timeout", s.request_timeout)?;
     t.set("spool", lrs().spool.dir().display().to_string())?;
     Ok(t)
 }
@@ -665,7 +901,27 @@ pub fn at_exit() {
     if std::process::id() != l.pid {
         return; // a forked child: the recorder and sender threads are not here
     }
+    // VMs still open: recorded as terminated by the exit.
+    let open: Vec<(String, Instant)> = std::mem::take(&mut l.live_vms.lock().unwrap().1)
+        .into_values()
+        .collect();
+    for (vm, born) in open {
+        events::record(Event::VmClosed {
+            vm,
+            lifetime: born.elapsed(),
+            closed_by: "exit".into(),
+        });
+    }
     sync_recorder(Duration::from_secs(5));
+    {
+        // Everything is spooled (synced): the journal has done its work.
+        let q = l.events.queue.lock().unwrap();
+        if let Some(j) = q.journal.as_ref()
+            && j.is_empty()
+        {
+            j.remove(); // the mapping stays: a late record is still spooled
+        }
+    }
     let settings = l.shared.state.lock().unwrap().settings.clone();
     if settings.endpoint.is_none() {
         return;
@@ -690,6 +946,62 @@ pub fn at_exit() {
 #[cfg(test)]
 mod tests {
     use super::resolve;
+
+    #[test]
+    fn recovery_spools_a_dead_journal_once_even_if_its_recorder_had_spooled_part() {
+        use super::*;
+        let dir = tempfile::tempdir().unwrap();
+        let spool = Spool::new(dir.path().to_path_buf());
+        let origin = Origin::here("{\"mbox\":\"mailto:a@b.c\"}".into());
+        let mut j = Journal::create(dir.path(), &origin.registration, &origin.actor).unwrap();
+        let seed = j.seed;
+        for seq in 1..=3u64 {
+            assert!(j.put(
+                kind::VM_CREATED,
+                seq,
+                1_000_000 * seq,
+                &[b"vm", b"thread"],
+                &[]
+            ));
+        }
+        // The dead recorder had spooled the first record (then died before
+        // advancing the journal's tail).
+        let ([bytes, _], _) = j.unconsumed();
+        let mut first = String::new();
+        let n = statements_of(
+            &bytes[..journal::record_len(&[b"vm", b"thread"], &[])],
+            seed,
+            &origin,
+            &mut first,
+        );
+        assert_eq!(n, 1);
+        let mut own = spool.writer();
+        own.append_lines(first.as_bytes()).unwrap();
+        drop(own);
+        drop(j); // the process is gone: its lock is free
+        let writer = Mutex::new(spool.writer());
+        recover(&spool, &writer);
+        recover(&spool, &writer); // nothing left to recover
+        let pending: Vec<Json> = spool
+            .pending(100, usize::MAX)
+            .iter()
+            .map(|e| serde_json::from_str(&e.json).unwrap())
+            .collect();
+        let mut ids: Vec<String> = pending
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(ids.len(), 3, "{pending:?}");
+        ids.dedup();
+        assert_eq!(ids.len(), 3);
+        assert!(pending.iter().all(|s| s["actor"]["mbox"] == "mailto:a@b.c"));
+        assert!(
+            !std::fs::read_dir(dir.path())
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".journal"))
+        );
+    }
 
     #[test]
     fn resolves_more_links_against_the_endpoint_host() {

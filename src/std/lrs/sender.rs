@@ -24,6 +24,8 @@ pub struct Settings {
     pub batch_size: usize,
     pub max_backoff: f64,
     pub exit_timeout: f64,
+    /// Seconds a POST may take before it is abandoned and retried.
+    pub request_timeout: f64,
 }
 
 impl Settings {
@@ -46,7 +48,7 @@ impl Settings {
         reqwest::Client::builder()
             .danger_accept_invalid_certs(!self.verify_tls)
             .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(60))
+            .timeout(Duration::from_secs_f64(self.request_timeout.max(0.01)))
             .build()
     }
 }
@@ -66,7 +68,16 @@ pub struct State {
     /// Rejections already reported by a flush.
     pub rejected_reported: u64,
     pub running: bool,
+    /// The largest body to send (bytes): starts at [`MAX_BODY`], lowered when
+    /// the LRS answers 413 so later batches fit at the first try.
+    pub max_body: usize,
+    /// The most statements per POST (0: `batch_size`): halved when a POST
+    /// times out, so an LRS too slow for large batches gets smaller ones.
+    pub max_batch: usize,
 }
+
+/// Bytes of JSON per POST at most, until the LRS says less (413).
+pub const MAX_BODY: usize = 16 << 20;
 
 #[derive(Default)]
 pub struct Shared {
@@ -152,7 +163,15 @@ fn run(spool: &Spool, shared: &Shared) {
                 continue;
             }
         };
-        let entries = spool.pending(settings.batch_size.max(1), 4 << 20);
+        let max_body = match shared.state.lock().unwrap().max_body {
+            0 => MAX_BODY,
+            n => n,
+        };
+        let max_batch = match shared.state.lock().unwrap().max_batch {
+            0 => settings.batch_size,
+            n => n.min(settings.batch_size),
+        };
+        let entries = spool.pending(max_batch.max(1), max_body);
         if shared.state.lock().unwrap().generation != generation {
             continue; // reconfigured meanwhile: send with the new settings
         }
@@ -191,6 +210,13 @@ fn run(spool: &Spool, shared: &Shared) {
             }
             Err(Fail::Stop(e)) => stop(spool, shared, e),
             Err(Fail::Retry(e, after)) => {
+                if e["timeout"] == true && entries.len() > 1 {
+                    // Timed out: the statements may be stored (a retry is idempotent);
+                    // later POSTs carry half as many.
+                    let half = entries.len() / 2;
+                    shared.state.lock().unwrap().max_batch = half;
+                    tracing::warn!(target: "bioxen::lrs", "a POST of {} statements timed out; sending at most {half} per POST", entries.len());
+                }
                 if backoff <= 0.1 {
                     tracing::warn!(target: "bioxen::lrs", "delivery failed, retrying with backoff: {}", e["message"]);
                 } else {
@@ -244,7 +270,14 @@ async fn deliver(
                 ack(spool, part);
                 shared.state.lock().unwrap().sent += part.len() as u64;
             }
-            Outcome::Split(_, _) if part.len() > 1 => {
+            Outcome::Split(status, _) if part.len() > 1 => {
+                if status == 413 {
+                    let bytes: usize = part.iter().map(|e| e.json.len() + 1).sum();
+                    let mut st = shared.state.lock().unwrap();
+                    if st.max_body == 0 || bytes / 2 < st.max_body {
+                        st.max_body = (bytes / 2).max(1);
+                    }
+                }
                 let m = a + part.len() / 2;
                 stack.push((m, b));
                 stack.push((a, m));
@@ -318,10 +351,11 @@ async fn post(http: &reqwest::Client, settings: &Settings, part: &[Entry]) -> Ou
     let resp = match req.send().await {
         Ok(r) => r,
         Err(e) => {
-            return Outcome::Fail(Fail::Retry(
-                json!({"kind": "LrsUnreachable", "message": format!("cannot reach {url}: {}", error_chain(&e))}),
-                None,
-            ));
+            let mut err = json!({"kind": "LrsUnreachable", "message": format!("cannot reach {url}: {}", error_chain(&e))});
+            if e.is_timeout() {
+                err["timeout"] = json!(true);
+            }
+            return Outcome::Fail(Fail::Retry(err, None));
         }
     };
     let status = resp.status().as_u16();

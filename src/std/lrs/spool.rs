@@ -74,6 +74,15 @@ impl Writer {
             buf.extend_from_slice(l.as_bytes());
             buf.push(b'\n');
         }
+        self.append_lines(&buf)
+    }
+
+    /// Appends `buf`, statements each ending in a newline, and syncs it to disk.
+    pub fn append_lines(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        debug_assert!(buf.ends_with(b"\n"));
         if self
             .current
             .as_ref()
@@ -85,7 +94,7 @@ impl Writer {
             self.current = Some((self.create()?, 0));
         }
         let (file, size) = self.current.as_mut().unwrap();
-        file.write_all(&buf)?;
+        file.write_all(buf)?;
         file.sync_data()?;
         *size += buf.len() as u64;
         Ok(())
@@ -200,7 +209,8 @@ impl Spool {
         0
     }
 
-    /// Up to `max` pending statements (at most `max_bytes` of JSON), oldest first.
+    /// Up to `max` pending statements (at most `max_bytes` as a JSON array, or
+    /// the first one alone if it is larger), oldest first.
     pub fn pending(&self, max: usize, max_bytes: usize) -> Vec<Entry> {
         let mut out = Vec::new();
         let mut bytes = 0;
@@ -216,7 +226,7 @@ impl Spool {
             let mut pos = from;
             let mut line = String::new();
             loop {
-                if out.len() >= max || (bytes >= max_bytes && !out.is_empty()) {
+                if out.len() >= max {
                     return out;
                 }
                 line.clear();
@@ -226,12 +236,16 @@ impl Spool {
                         if !line.ends_with('\n') {
                             break; // torn or still being written
                         }
+                        let json = line.trim_end();
+                        if !out.is_empty() && bytes + json.len() + 1 > max_bytes {
+                            return out; // the body (a JSON array) stays within max_bytes
+                        }
                         pos += n as u64;
-                        let json = line.trim_end().to_string();
                         if json.is_empty() {
                             continue;
                         }
-                        bytes += json.len();
+                        let json = json.to_string();
+                        bytes += json.len() + 1;
                         out.push(Entry {
                             segment: seg.clone(),
                             end: pos,
