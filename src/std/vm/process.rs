@@ -107,8 +107,24 @@ fn base_dir() -> PathBuf {
     std::env::temp_dir().join(format!("bioxen-vm-{}", std::process::id()))
 }
 
+/// Set once the host is exiting. The pool's spawner thread may be starting a
+/// child at that moment: under this lock it either made its folder before the
+/// removal or sees the flag and makes none, so no folder outlives the host.
+static EXITING: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+
 extern "C" fn remove_base_dir() {
+    let mut exiting = EXITING.lock().unwrap_or_else(|e| e.into_inner());
+    *exiting = true;
     let _ = std::fs::remove_dir_all(base_dir());
+}
+
+/// Makes a child's private working folder, unless the host is exiting.
+fn make_child_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    let exiting = EXITING.lock().unwrap_or_else(|e| e.into_inner());
+    if *exiting {
+        return Err(std::io::Error::other("the host is exiting"));
+    }
+    std::fs::create_dir_all(dir)
 }
 
 /// Removes working folders left by hosts that are gone.
@@ -151,7 +167,7 @@ fn find_executable(name: &str) -> Option<PathBuf> {
 fn spawn(external: Option<(&str, &Options)>) -> std::io::Result<Proc> {
     static N: AtomicU64 = AtomicU64::new(0);
     let dir = base_dir().join(N.fetch_add(1, Ordering::Relaxed).to_string());
-    std::fs::create_dir_all(&dir)?;
+    make_child_dir(&dir)?;
     let cdir = std::ffi::CString::new(dir.as_os_str().as_encoded_bytes()).unwrap();
     unsafe {
         libc::chmod(cdir.as_ptr(), 0o700);
