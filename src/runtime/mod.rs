@@ -8,6 +8,7 @@ pub mod modules;
 pub mod paths;
 pub mod report;
 pub mod scheduler;
+pub mod spin;
 pub mod stdlib;
 pub mod tls;
 

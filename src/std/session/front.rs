@@ -84,6 +84,12 @@ impl Front {
         }
     }
 
+    /// Spins briefly (runtime::spin) until what was sent is evaluated.
+    pub fn spin_until_evaluated(&self) {
+        let target = self.st.lock().unwrap().sent;
+        crate::runtime::spin::briefly(|| self.st.lock().unwrap().done >= target);
+    }
+
     /// Waits in a Lua task (other tasks run meanwhile).
     pub async fn read(&self, timeout: Option<Duration>) -> Read {
         let target = self.st.lock().unwrap().sent;

@@ -37,6 +37,13 @@ pub trait Backend: Send + Sync {
     fn status(&self) -> &'static str;
     fn pid(&self) -> Option<i32>;
     fn close(&self);
+    /// Whether input is evaluated on this process's worker threads, so an
+    /// answer comes within microseconds and `read` should first wait awake
+    /// (runtime::spin). Not for process sessions: their reader thread needs
+    /// the CPU the spinning would take.
+    fn evaluates_in_process(&self) -> bool {
+        false
+    }
 }
 
 pub fn module(lua: &Lua) -> LuaResult<Table> {
@@ -152,6 +159,9 @@ impl UserData for Handle {
         // read(timeout) -> text, busy, incomplete
         methods.add_async_method("read", |lua, this, timeout: Option<f64>| async move {
             let front = this.b.front().clone();
+            if this.b.evaluates_in_process() {
+                front.spin_until_evaluated();
+            }
             let r = front.read(secs(timeout)?).await;
             Ok((lua.create_string(&r.text)?, r.busy, r.incomplete))
         });

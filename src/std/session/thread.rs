@@ -150,6 +150,9 @@ impl Inner {
 }
 
 impl Backend for ThreadSession {
+    fn evaluates_in_process(&self) -> bool {
+        true
+    }
     fn front(&self) -> &Arc<Front> {
         &self.0.front
     }

@@ -47,13 +47,6 @@ pub enum ReadError {
     Io(io::Error),
 }
 
-/// How long a reader polls without sleeping before it blocks. The other side
-/// usually answers within tens of microseconds; blocking at once lets the CPU
-/// go idle, and on virtual machines waking an idle CPU costs 50-100 us, which
-/// made an exec round trip 5-10x slower on a quiet machine than on a busy one.
-const SPIN: std::time::Duration = std::time::Duration::from_micros(SPIN_MICROS);
-const SPIN_MICROS: u64 = 60;
-
 /// Whether `fd` is readable right now.
 fn readable_now(fd: RawFd) -> bool {
     let mut p = libc::pollfd {
@@ -65,14 +58,11 @@ fn readable_now(fd: RawFd) -> bool {
     unsafe { libc::poll(&mut p, 1, 0) > 0 }
 }
 
-/// Waits until `fd` is readable or the deadline passes: a short spin, then poll.
+/// Waits until `fd` is readable or the deadline passes: a short spin (see
+/// runtime::spin), then poll.
 fn wait_readable(fd: RawFd, deadline: Option<Instant>) -> Result<(), ReadError> {
-    let spin_until = Instant::now() + SPIN;
-    while Instant::now() < spin_until {
-        if readable_now(fd) {
-            return Ok(());
-        }
-        std::hint::spin_loop();
+    if crate::runtime::spin::briefly(|| readable_now(fd)) {
+        return Ok(());
     }
     loop {
         let ms = match deadline {

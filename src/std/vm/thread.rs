@@ -182,6 +182,8 @@ fn pool() -> &'static Pool {
 
 fn worker(p: &'static Pool) {
     loop {
+        // A VM exec usually follows another within microseconds: stay awake.
+        crate::runtime::spin::briefly(|| !p.ready.lock().unwrap().is_empty());
         let vm = {
             let mut ready = p.ready.lock().unwrap();
             loop {
