@@ -10,7 +10,6 @@ use common::{Home, stderr, stdout};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -376,26 +375,10 @@ fn a_pool_certificate_that_does_not_match_the_pinned_fingerprint_is_a_problem() 
     assert_eq!(code, Some(1));
 }
 
-fn rocks_repo() -> PathBuf {
-    static BUILD: std::sync::Once = std::sync::Once::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    BUILD.call_once(|| {
-        let st = Command::new("bash")
-            .arg(root.join("tests/deps/rocks.sh"))
-            .status()
-            .expect("run tests/deps/rocks.sh");
-        assert!(
-            st.success(),
-            "tests/deps/rocks.sh failed: the test mirror is missing"
-        );
-    });
-    root.join("target/rocks/repo")
-}
-
 #[test]
 fn init_creates_the_environment_from_the_mirror_and_doctor_finds_it_healthy() {
     let home = Home::new();
-    let repo = rocks_repo();
+    let repo = common::rocks_repo();
     set_config(&home, json!({"pkg": {"servers": [repo.to_str().unwrap()]}}));
     let o = home.run(&["init", "--profile", "minimal", "--env", "lab"], None);
     let out = stdout(&o);

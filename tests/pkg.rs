@@ -2,67 +2,11 @@
 //! rock sources from Debian plus crafted rocks) served over HTTP on 127.0.0.1.
 mod common;
 use common::{Home, stderr, stdout};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
-fn repo() -> PathBuf {
-    static BUILD: Once = Once::new();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    BUILD.call_once(|| {
-        let st = Command::new("bash")
-            .arg(root.join("tests/deps/rocks.sh"))
-            .status()
-            .expect("run tests/deps/rocks.sh");
-        assert!(
-            st.success(),
-            "tests/deps/rocks.sh failed: the test mirror is missing"
-        );
-    });
-    root.join("target/rocks/repo")
-}
-
-/// `python3 -m http.server` on a free port, serving the mirror; stopped on drop.
-struct Mirror {
-    child: Child,
-    url: String,
-}
-
-impl Mirror {
-    fn start() -> Mirror {
-        let dir = repo();
-        let mut child = Command::new("python3")
-            .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
-            .current_dir(&dir)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("python3 -m http.server (python3 is a test peer)");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .split(" port ")
-            .nth(1)
-            .and_then(|r| r.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no port in {line:?}"))
-            .to_string();
-        Mirror {
-            child,
-            url: format!("http://127.0.0.1:{port}"),
-        }
-    }
-}
-
-impl Drop for Mirror {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{RocksMirror as Mirror, rocks_mirror, rocks_repo as repo};
 
 fn pkg(home: &Home, m: &Mirror, args: &[&str]) -> std::process::Output {
     let mut all = vec!["pkg"];
@@ -103,7 +47,7 @@ fn current(home: &Home) -> String {
 
 #[test]
 fn installs_real_rocks_pure_lua_and_c_and_requires_them() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let out = ok(&pkg(
         &home,
         &m,
@@ -140,7 +84,7 @@ fn installs_real_rocks_pure_lua_and_c_and_requires_them() {
 
 #[test]
 fn lua_cjson_2_1_0_builds_against_luajit_headers_with_a_note() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let o = home.run(&["pkg", "install", "lua-cjson", "--server", &m.url], None);
     ok(&o);
     assert!(
@@ -156,7 +100,7 @@ fn lua_cjson_2_1_0_builds_against_luajit_headers_with_a_note() {
 
 #[test]
 fn a_conflict_names_constraints_and_packages() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let err = failed(&pkg(
         &home,
         &m,
@@ -190,7 +134,7 @@ fn a_conflict_names_constraints_and_packages() {
 
 #[test]
 fn bad_hash_and_build_failure_leave_the_environment_unchanged() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "inspect"]));
     let before = history(&home);
     let lock = std::fs::read(home.path().join("data/envs/default/current/bioxen.lock")).unwrap();
@@ -222,7 +166,7 @@ fn bad_hash_and_build_failure_leave_the_environment_unchanged() {
 
 #[test]
 fn a_dependency_cycle_installs_both() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let out = ok(&pkg(&home, &m, &["install", "cycle-a"]));
     assert!(
         out.contains("cycle-a 1.0-1") && out.contains("cycle-b 1.0-1"),
@@ -271,7 +215,7 @@ fn wait_for_build(home: &Home, child: &mut Child) {
 
 #[test]
 fn kill_or_ctrl_c_mid_install_leaves_the_environment_unchanged() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "inspect"]));
     let before = history(&home);
     for signal in [libc::SIGKILL, libc::SIGINT] {
@@ -335,7 +279,7 @@ fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[test]
 fn a_lockfile_reproduces_the_tree_byte_for_byte() {
-    let (a, m) = (Home::new(), Mirror::start());
+    let (a, m) = (Home::new(), rocks_mirror());
     ok(&pkg(
         &a,
         &m,
@@ -387,7 +331,7 @@ fn a_lockfile_reproduces_the_tree_byte_for_byte() {
 
 #[test]
 fn rollback_returns_to_an_earlier_generation() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "inspect"]));
     ok(&pkg(&home, &m, &["install", "dkjson"]));
     assert_eq!(current(&home), "gens/2");
@@ -434,7 +378,7 @@ fn rollback_returns_to_an_earlier_generation() {
 
 #[test]
 fn remove_refuses_to_break_a_dependent_unless_forced() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "luassert"]));
     let err = failed(&pkg(&home, &m, &["remove", "say"]));
     assert!(
@@ -459,7 +403,7 @@ fn remove_refuses_to_break_a_dependent_unless_forced() {
 
 #[test]
 fn health_finds_modified_files_and_broken_modules() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "inspect", "luafilesystem"]));
     let out = ok(&home.run(&["pkg", "health"], None));
     assert!(out.contains("is healthy (2 modules load)"), "{out}");
@@ -491,7 +435,7 @@ fn health_finds_modified_files_and_broken_modules() {
 
 #[test]
 fn recommend_suggests_from_the_catalog_with_reasons() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "luasocket"]));
     let out = ok(&home.run(&["pkg", "recommend"], None));
     assert!(out.contains("luasec") && out.contains("TLS"), "{out}");
@@ -500,7 +444,7 @@ fn recommend_suggests_from_the_catalog_with_reasons() {
 
 #[test]
 fn environments_profiles_and_paths() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let out = ok(&home.run(
         &[
             "env",
@@ -664,7 +608,7 @@ fn the_integration_demo_runs_against_a_local_folder_server() {
 
 #[test]
 fn update_moves_to_newer_versions_unless_pinned() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "say == 1.3"]));
     ok(&pkg(&home, &m, &["install", "say"]));
     // The request widened, but the installed version is kept until an update.
@@ -692,7 +636,7 @@ fn update_moves_to_newer_versions_unless_pinned() {
 
 #[test]
 fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let out = ok(&pkg(
         &home,
         &m,
@@ -728,7 +672,7 @@ fn health_reports_a_missing_system_library_and_platform_dependencies_apply() {
 
 #[test]
 fn servers_and_collections_come_from_the_users_files() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // No --server: the pkg.servers list of the configuration file.
     home.write(
         "config/config.json",
@@ -788,7 +732,7 @@ fn installs_rock_and_rockspec_files_from_disk_and_skips_a_dead_server() {
 
 #[test]
 fn concurrent_changes_to_one_environment_take_turns() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(&home, &m, &["install", "inspect"]));
     let spawn = |name: &str| {
         home.cmd(&["pkg", "install", name, "--server", &m.url])
@@ -821,7 +765,7 @@ fn luarocks(tree: &Path, args: &[&str]) -> String {
 
 #[test]
 fn luarocks_reads_the_environment_tree_and_commands_are_wrapped() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     ok(&pkg(
         &home,
         &m,
@@ -895,7 +839,7 @@ fn luarocks_reads_the_environment_tree_and_commands_are_wrapped() {
 
 #[test]
 fn c_modules_and_commands_are_autodetected_in_rockspec_3_0() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // src/autoc.c (luaopen_autoc), src/autoc/extra.c (luaopen_autoc_extra),
     // src/autoc_util.lua; src/spec/ is skipped; bin/autoc-tool is a command.
     ok(&pkg(&home, &m, &["install", "auto-c"]));
@@ -916,7 +860,7 @@ fn c_modules_and_commands_are_autodetected_in_rockspec_3_0() {
 
 #[test]
 fn binary_rocks_install_without_building() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // The mirror has only their rockspecs and the rocks Debian's `luarocks pack`
     // made (prebuilt-c-1.0-1.linux-x86_64.rock, prebuilt-lua-1.0-1.all.rock): no source.
     ok(&pkg(&home, &m, &["install", "prebuilt-c", "prebuilt-lua"]));
@@ -974,7 +918,7 @@ fn binary_rocks_install_without_building() {
 
 #[test]
 fn search_matches_summaries_descriptions_and_catalog_collections() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // Nothing fetched yet: "expression grammars" (lpeg's summary) is not a name.
     let found = ok(&pkg(&home, &m, &["search", "expression grammars"]));
     assert!(!found.contains("lpeg"), "{found}");
@@ -1006,7 +950,7 @@ fn search_matches_summaries_descriptions_and_catalog_collections() {
 
 #[test]
 fn a_cmake_rock_builds_with_luarocks_variables() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // CMakeLists.txt takes LUA_INCDIR, LUA_LIBDIR ($(LIBDIR)) and ANSWER from build.variables.
     ok(&pkg(&home, &m, &["install", "cmake-demo"]));
     let got = common::lua_ok(&home, "print(require('cmakedemo')())");
@@ -1020,7 +964,7 @@ fn a_cmake_rock_builds_with_luarocks_variables() {
 
 #[test]
 fn a_luarocks_build_backend_rock_builds_a_custom_build_type() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     // build.type = 'demo': the back-end rock luarocks-build-demo (module
     // luarocks.build.demo, using luarocks.fs/dir/path/util/core.cfg) is an implicit
     // build dependency, built first; it writes a Lua module and compiles a C one.
@@ -1049,7 +993,7 @@ fn a_luarocks_build_backend_rock_builds_a_custom_build_type() {
 
 #[test]
 fn the_tree_metadata_is_what_luarocks_writes() {
-    let (home, m) = (Home::new(), Mirror::start());
+    let (home, m) = (Home::new(), rocks_mirror());
     let rocks = ["inspect", "argparse", "bin-demo"];
     let mut args = vec!["install"];
     args.extend_from_slice(&rocks);

@@ -402,8 +402,7 @@ impl Drop for Sshd {
 }
 
 /// The test LuaRocks mirror (tests/deps/rocks.sh builds target/rocks/repo), served by
-/// `python3 -m http.server` on a free port of 127.0.0.1; stopped on drop. The same
-/// set-up as tests/pkg.rs, for tests of other libraries that install packages.
+/// `python3 -m http.server` on a free port of 127.0.0.1; stopped on drop.
 pub struct RocksMirror {
     child: std::process::Child,
     pub url: String,
@@ -416,15 +415,18 @@ pub fn rocks_mirror() -> RocksMirror {
 /// target/rocks/repo, built by tests/deps/rocks.sh when needed. Shared by parallel
 /// tests: copy it (it is about 1 MiB) before changing anything in it.
 pub fn rocks_repo() -> PathBuf {
+    static BUILD: std::sync::Once = std::sync::Once::new();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let st = Command::new("bash")
-        .arg(root.join("tests/deps/rocks.sh"))
-        .status()
-        .expect("run tests/deps/rocks.sh");
-    assert!(
-        st.success(),
-        "tests/deps/rocks.sh failed: the test mirror is missing"
-    );
+    BUILD.call_once(|| {
+        let st = Command::new("bash")
+            .arg(root.join("tests/deps/rocks.sh"))
+            .status()
+            .expect("run tests/deps/rocks.sh");
+        assert!(
+            st.success(),
+            "tests/deps/rocks.sh failed: the test mirror is missing"
+        );
+    });
     root.join("target/rocks/repo")
 }
 
