@@ -76,11 +76,4 @@ else
 end
 end
 
--- Errors are reported as "bioxen env: Kind: message" without a Lua traceback;
--- Ctrl-C keeps its own exit status.
-local ok, err = pcall(main)
-if not ok then
-  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
-  io.stderr:write("bioxen env: ", tostring(err), "\n")
-  os.exit(1)
-end
+require("bioxen.pkg.util").run_command("env", main)

@@ -172,11 +172,4 @@ else
 end
 end
 
--- Errors are reported as "bioxen pkg: Kind: message" without a Lua traceback;
--- Ctrl-C keeps its own exit status.
-local ok, err = pcall(main)
-if not ok then
-  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
-  io.stderr:write("bioxen pkg: ", tostring(err), "\n")
-  os.exit(1)
-end
+require("bioxen.pkg.util").run_command("pkg", main)

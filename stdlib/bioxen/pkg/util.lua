@@ -14,7 +14,18 @@ function U.native()
   if not native_table then require("bioxen.pkg") end
   return native_table
 end
-local native = setmetatable({}, { __index = function(_, k) return U.native()[k] end })
+local native = setmetatable({}, { __index = function(_, k) --- Runs `main` of the `bioxen pkg` / `bioxen env` command NAME: an error is
+--- reported as "bioxen NAME: Kind: message" without a Lua traceback and exits
+--- 1; Ctrl-C keeps its own exit status.
+function U.run_command(name, main)
+  local ok, err = pcall(main)
+  if ok then return end
+  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
+  io.stderr:write("bioxen ", name, ": ", tostring(err), "\n")
+  os.exit(1)
+end
+
+return U.native()[k] end })
 
 local LUA_VERSION = "5.1"
 local PROVIDED = { lua = "5.1-1", luajit = "2.1-1" }
@@ -176,4 +187,15 @@ U.PROVIDED = PROVIDED
 U.PLATFORMS = PLATFORMS
 U.DEFAULT_SERVERS = DEFAULT_SERVERS
 U.MANIFEST_TTL = MANIFEST_TTL
+--- Runs `main` of the `bioxen pkg` / `bioxen env` command NAME: an error is
+--- reported as "bioxen NAME: Kind: message" without a Lua traceback and exits
+--- 1; Ctrl-C keeps its own exit status.
+function U.run_command(name, main)
+  local ok, err = pcall(main)
+  if ok then return end
+  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
+  io.stderr:write("bioxen ", name, ": ", tostring(err), "\n")
+  os.exit(1)
+end
+
 return U
