@@ -50,7 +50,6 @@ extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> lib
 #[cfg_attr(test, allow(dead_code))]
 fn bioxen_main() -> i32 {
     let argv: Vec<String> = std::env::args().skip(1).collect();
-    runtime::tls::install();
     // Hidden: a process-backend child VM (see src/std/vm/child.rs).
     if argv.first().map(String::as_str) == Some("--vm-child") {
         std::process::exit(library::vm::child::main(&argv[1..]));

@@ -105,7 +105,7 @@ async fn http_get(lua: Lua, url: String, opts: Option<Table>) -> LuaResult<Table
     if !timeout.is_finite() || timeout <= 0.0 {
         return Err(error("Argument", "timeout must be a number of seconds > 0"));
     }
-    let client = reqwest::Client::builder()
+    let client = crate::runtime::tls::client_builder()
         .timeout(std::time::Duration::from_secs_f64(timeout))
         .build()
         .map_err(|e| error("Runtime", format!("cannot build an HTTP client: {e}")))?;

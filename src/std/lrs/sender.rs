@@ -45,7 +45,7 @@ impl Settings {
     }
 
     pub fn client(&self) -> reqwest::Result<reqwest::Client> {
-        reqwest::Client::builder()
+        crate::runtime::tls::client_builder()
             .danger_accept_invalid_certs(!self.verify_tls)
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs_f64(self.request_timeout.max(0.01)))

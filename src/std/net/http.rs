@@ -31,8 +31,8 @@ fn build(b: reqwest::ClientBuilder) -> LuaResult<reqwest::Client> {
 }
 
 fn builder(policy: &Policy) -> reqwest::ClientBuilder {
-    let mut b =
-        reqwest::Client::builder().user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")));
+    let mut b = crate::runtime::tls::client_builder()
+        .user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")));
     if super::child::single_threaded() {
         b = b.dns_resolver(std::sync::Arc::new(InlineResolver));
     }

@@ -99,7 +99,7 @@ fn client() -> LuaResult<reqwest::Client> {
     if let Some(c) = CLIENT.get() {
         return Ok(c.clone());
     }
-    let c = reqwest::Client::builder()
+    let c = crate::runtime::tls::client_builder()
         .user_agent(concat!("bioxen/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| error("Download", format!("cannot start the HTTP client: {e}")))?;

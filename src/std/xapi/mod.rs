@@ -53,7 +53,7 @@ fn transport(_: &Lua, (url, opts): (String, Option<Table>)) -> LuaResult<Transpo
             ),
         ));
     }
-    let mut builder = reqwest::Client::builder()
+    let mut builder = crate::runtime::tls::client_builder()
         .timeout(Duration::from_secs_f64(timeout))
         .pool_max_idle_per_host(64)
         .tcp_nodelay(true)
