@@ -4,7 +4,6 @@
 mod common;
 
 use common::{Home, stderr, stdout};
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 
 fn example(name: &str) -> String {
@@ -65,10 +64,7 @@ fn luasocket_server(n: usize) -> (std::process::Child, u16) {
         .stderr(Stdio::inherit())
         .spawn()
         .expect("lua5.1 with LuaSocket is a test dependency: run bash tests/deps/apt.sh");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut child);
     let port = line
         .trim()
         .parse()
@@ -111,10 +107,7 @@ fn serves_a_luasocket_client() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(bx.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut bx);
     let port: u16 = line.trim().parse().expect("bioxen printed its port");
     let client = format!(
         r#"local socket = require("socket")
@@ -200,10 +193,7 @@ s.serve_forever()
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start the HTTPS server");
-    let mut line = String::new();
-    BufReader::new(child.stdout.as_mut().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut child);
     let port = line
         .trim()
         .parse()

@@ -334,10 +334,7 @@ fn sigkill_of_the_host_leaves_no_child_processes() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut child);
     let pids: Vec<i32> = line
         .split_whitespace()
         .map(|p| p.parse().unwrap())
@@ -473,10 +470,7 @@ fn an_attached_client_killed_mid_read_does_not_keep_the_session() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut line = String::new();
-    BufReader::new(holder.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut holder);
     assert_eq!(line, "ready\n");
     unsafe { libc::kill(holder.id() as i32, libc::SIGKILL) };
     holder.wait().unwrap();

@@ -54,11 +54,7 @@ fn process_vms_die_with_a_killed_host() {
     ]);
     c.stdout(std::process::Stdio::piped());
     let mut host = c.spawn().unwrap();
-    let mut line = String::new();
-    use std::io::BufRead;
-    std::io::BufReader::new(host.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut host);
     let vm_pid: u32 = line.trim().parse().expect("the host printed the VM's pid");
     let kids = children_of(host.id());
     assert!(

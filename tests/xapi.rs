@@ -1,7 +1,6 @@
 //! bioxen.xapi, bioxen.xcpng and `bioxen xapi-sim`: the simulator as a user runs
 //! it, driven by the official XenAPI Python SDK (fidelity), and the Lua specs.
 mod common;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
 struct Sim {
@@ -44,10 +43,7 @@ fn start_sim_in(home: &common::Home, pool: Option<&str>, tmp: Option<&std::path:
         .stderr(Stdio::piped())
         .spawn()
         .expect("start bioxen xapi-sim");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = common::first_line(&mut child);
     assert!(
         line.starts_with("http://127.0.0.1:"),
         "first line is the URL: {line:?}"

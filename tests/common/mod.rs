@@ -401,6 +401,17 @@ impl Drop for Sshd {
     }
 }
 
+/// The first line a spawned child prints on its piped stdout (a port, a URL,
+/// "ready"); the pipe stays open.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::BufRead;
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.as_mut().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("read the child's first line");
+    line
+}
+
 /// The test LuaRocks mirror (tests/deps/rocks.sh builds target/rocks/repo), served by
 /// `python3 -m http.server` on a free port of 127.0.0.1; stopped on drop.
 pub struct RocksMirror {
@@ -432,7 +443,6 @@ pub fn rocks_repo() -> PathBuf {
 
 /// Serves `dir` (a LuaRocks repository) like `rocks_mirror`.
 pub fn rocks_mirror_of(dir: &Path) -> RocksMirror {
-    use std::io::BufRead;
     let mut child = Command::new("python3")
         .args(["-u", "-m", "http.server", "--bind", "127.0.0.1", "0"])
         .current_dir(dir)
@@ -440,10 +450,7 @@ pub fn rocks_mirror_of(dir: &Path) -> RocksMirror {
         .stderr(Stdio::null())
         .spawn()
         .expect("python3 -m http.server (python3 is a test peer)");
-    let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut child);
     let port = line
         .split(" port ")
         .nth(1)
