@@ -15,34 +15,19 @@ options: --server URL (repeatable), --quiet]]
 
 local args = { ... }
 local verb = table.remove(args, 1)
-local opts, rest = { servers = {} }, {}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  if a == "--profile" or a == "--name" or a == "--server" then
-    local v = args[i + 1]
-    if not v then error(bioxen.error("Argument", a .. " needs a value"), 0) end
-    if a == "--server" then opts.servers[#opts.servers + 1] = v else opts[a:sub(3)] = v end
-    i = i + 2
-  elseif a == "--quiet" then
-    opts.quiet = true
-    i = i + 1
-  elseif a == "-h" or a == "--help" then
-    print(USAGE) os.exit(0)
-  elseif a:sub(1, 2) == "--" then
-    error(bioxen.error("Argument", ("unknown option %s (bioxen env --help)"):format(a)), 0)
-  else
-    rest[#rest + 1] = a
-    i = i + 1
-  end
-end
+local opts, rest
 
 local function need(what)
   if not rest[1] then error(bioxen.error("Argument", ("bioxen env %s needs %s"):format(verb, what)), 0) end
 end
 
 local function main()
-if verb == nil or verb == "help" then
+  opts, rest = require("bioxen.pkg.util").command_line("env", args, {
+    usage = USAGE,
+    values = { profile = true, name = true, server = true },
+    flags = { quiet = true },
+  })
+if verb == nil or verb == "help" or verb == "--help" or verb == "-h" then
   print(USAGE)
 elseif verb == "create" then
   need("a name")

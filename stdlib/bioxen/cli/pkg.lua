@@ -22,33 +22,7 @@ options: --env NAME, --server URL (repeatable), --quiet]]
 
 local args = { ... }
 local verb = table.remove(args, 1)
-local opts, rest = { servers = {} }, {}
-local i = 1
-while i <= #args do
-  local a = args[i]
-  if a == "--env" or a == "--server" or a == "--lockfile" or a == "--summary" then
-    local v = args[i + 1]
-    if not v then error(bioxen.error("Argument", a .. " needs a value"), 0) end
-    if a == "--server" then opts.servers[#opts.servers + 1] = v
-    elseif a == "--lockfile" then
-      local f = assert(io.open(v, "rb"), "cannot read " .. v)
-      opts.lockfile = f:read("*a")
-      f:close()
-      opts.locked = true
-    else opts[a:sub(3)] = v end
-    i = i + 2
-  elseif a == "--locked" or a == "--force" or a == "--quiet" or a == "--json" or a == "--fetch" then
-    opts[a:sub(3)] = true
-    i = i + 1
-  elseif a == "-h" or a == "--help" then
-    print(USAGE) os.exit(0)
-  elseif a:sub(1, 2) == "--" then
-    error(bioxen.error("Argument", ("unknown option %s (bioxen pkg --help)"):format(a)), 0)
-  else
-    rest[#rest + 1] = a
-    i = i + 1
-  end
-end
+local opts, rest
 
 -- "NAME CONSTRAINT" may come as one argument or as NAME followed by operator words.
 local function requests(list)
@@ -72,7 +46,20 @@ local function show_changes(r)
 end
 
 local function main()
-if verb == nil or verb == "help" then
+  opts, rest = require("bioxen.pkg.util").command_line("pkg", args, {
+    usage = USAGE,
+    values = { env = true, server = true, lockfile = true, summary = true },
+    flags = { locked = true, force = true, quiet = true, json = true, fetch = true },
+    read = {
+      lockfile = function(opts, path)
+        local f = assert(io.open(path, "rb"), "cannot read " .. path)
+        opts.lockfile = f:read("*a")
+        f:close()
+        opts.locked = true
+      end,
+    },
+  })
+if verb == nil or verb == "help" or verb == "--help" or verb == "-h" then
   print(USAGE)
 elseif verb == "install" then
   if not opts.locked then need(1, "at least one package name") end
