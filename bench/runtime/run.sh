@@ -23,15 +23,21 @@ read -r nb nl < <(median "$out/nbody.json")
 peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
 mb=$(peak_kib "$B" -e '')
 ml=$(peak_kib luajit -e '')
+faults() { /usr/bin/time -f %R "$@" 2>&1 >/dev/null | tail -1; }
+fb_=$(faults "$B" -e '')
+fl_=$(faults luajit -e '')
 
 printf '%-28s %12s %12s %8s\n' "benchmark" "bioxen" "luajit" "ratio"
 printf '%-28s %10.2fms %10.2fms %8s\n' "start-up -e '' (median)" "$(python3 -c "print($sb*1000)")" "$(python3 -c "print($sl*1000)")" "$(ratio "$sb" "$sl")"
 printf '%-28s %11.3fs %11.3fs %8s\n' "fib(32) (median)" "$fb" "$fl" "$(ratio "$fb" "$fl")"
 printf '%-28s %11.3fs %11.3fs %8s\n' "n-body 5e6 steps (median)" "$nb" "$nl" "$(ratio "$nb" "$nl")"
 printf '%-28s %10sKiB %10sKiB %8s\n' "peak RSS of -e ''" "$mb" "$ml" "$(ratio "$mb" "$ml")"
+printf '%-28s %12s %12s %8s\n' "page faults of -e ''" "$fb_" "$fl_" "$(ratio "$fb_" "$fl_")"
 # Instruction counts are repeatable whatever else the machine is doing.
 if command -v valgrind >/dev/null; then
   instr() { valgrind --tool=callgrind --callgrind-out-file=/dev/null "$@" 2>&1 >/dev/null | sed -n 's/.*Collected : //p'; }
+  ib=$(instr "$B" -e ''); il=$(instr luajit -e '')
+  printf '%-28s %12s %12s %8s\n' "instructions: -e ''" "$ib" "$il" "$(ratio "$ib" "$il")"
   for s in "runtime/fib.lua 30" "vm/nbody.lua 300000"; do
     set -- $s
     ib=$(instr "$B" "bench/$1" "$2"); il=$(instr luajit "bench/$1" "$2")
