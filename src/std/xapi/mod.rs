@@ -8,6 +8,7 @@ pub mod wire;
 
 use crate::runtime::builder::LibraryBuilder;
 use crate::runtime::error::{BioxenError, error};
+use crate::runtime::spin::Adaptive;
 use mlua::{
     Lua, LuaSerdeExt, Result as LuaResult, Table, UserData, UserDataMethods, Value as LuaValue,
 };
@@ -28,6 +29,8 @@ pub struct Transport {
     client: reqwest::Client,
     url: String,
     parsed: reqwest::Url,
+    /// A simulator on this machine answers within the spin; a pool does not.
+    spin: Adaptive,
 }
 
 fn xapi_error(code: &str, message: String) -> mlua::Error {
@@ -75,6 +78,7 @@ fn transport(_: &Lua, (url, opts): (String, Option<Table>)) -> LuaResult<Transpo
         client,
         url,
         parsed,
+        spin: Adaptive::default(),
     })
 }
 
@@ -90,7 +94,10 @@ impl UserData for Transport {
                     args.push(to_xml(&v?, 0)?);
                 }
                 let body = wire::write_call(&method, &args);
-                let reply = post(&this.client, &this.parsed, &method, body).await?;
+                let reply = this
+                    .spin
+                    .wait(post(&this.client, &this.parsed, &method, body))
+                    .await?;
                 let value = wire::parse_response(reply).map_err(|e| {
                     xapi_error(
                         "XMLRPC",

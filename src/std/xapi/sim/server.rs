@@ -3,6 +3,7 @@
 //! It runs on its own thread with its own runtime so it never waits on Lua.
 use super::{Pool, PoolSpec};
 use crate::library::xapi::wire;
+use crate::runtime::spin::Adaptive;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -156,12 +157,14 @@ async fn connection<S: AsyncRead + AsyncWrite + Unpin>(
     own: String,
 ) {
     let mut buf: Vec<u8> = Vec::with_capacity(8192);
+    // A client on this machine sends its next call within the spin.
+    let spin = Adaptive::default();
     loop {
         let head_end = loop {
             if let Some(i) = find(&buf, b"\r\n\r\n") {
                 break i + 4;
             }
-            if buf.len() > 64 * 1024 || !read_more(&mut stream, &mut buf).await {
+            if buf.len() > 64 * 1024 || !spin.wait(read_more(&mut stream, &mut buf)).await {
                 return;
             }
         };
