@@ -33,6 +33,9 @@ fn main() {
     // the statically linked C libraries at every start.
     println!("cargo:rustc-link-arg-bins=-no-pie");
     println!("cargo:rustc-link-arg-bins=-Wl,-z,lazy");
+    // OpenSSL's start-up CPU probe waits for the first SSH session
+    // (src/std/ssh/openssl_cpu.rs); tests link the same way.
+    println!("cargo:rustc-link-arg=-Wl,--wrap=OPENSSL_cpuid_setup");
     order_startup_code(Path::new(&root));
 }
 

@@ -155,7 +155,7 @@ fn load_source(lua: &Lua, source: &[u8], chunk_name: &str) -> LuaResult<Function
 /// Runs a top-level chunk as a task, with a traceback on error.
 fn call_with_args(lua: &Lua, scheduler: &Scheduler, f: Function, args: &[String]) -> LuaResult<()> {
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    scheduler.call(&report::traced(lua, f)?, mlua::Variadic::from_iter(args))?;
+    report::call_traced(lua, scheduler, f, args)?;
     Ok(())
 }
 

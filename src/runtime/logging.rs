@@ -12,7 +12,10 @@ use std::io::{self, Write};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use tracing::subscriber::Interest;
+use tracing::{Dispatch, Event, Level, Metadata, Subscriber, span};
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, filter::LevelFilter, filter::Targets, prelude::*};
 
 pub const DEFAULT_MAX_SIZE: u64 = 10 * 1024 * 1024;
@@ -55,20 +58,93 @@ pub fn init(spec: Option<&str>) {
 
 /// The cheap path: no file, and a plain level unless a filter was asked for.
 fn init_console_only(spec: Option<String>) {
-    let builder = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_target(true);
-    let result = match spec {
-        Some(spec) => match EnvFilter::try_new(&spec) {
-            Ok(filter) => builder.with_env_filter(filter).try_init(),
-            Err(e) => {
-                eprintln!("bioxen: ignoring log filter {spec:?}: {e}");
-                builder.with_max_level(LevelFilter::WARN).try_init()
-            }
-        },
-        None => builder.with_max_level(LevelFilter::WARN).try_init(),
+    let Some(spec) = spec else {
+        let _ = WarnOnStderr::default().try_init();
+        return;
     };
-    let _ = result;
+    let builder = console();
+    let _ = match EnvFilter::try_new(&spec) {
+        Ok(filter) => builder.with_env_filter(filter).try_init(),
+        Err(e) => {
+            eprintln!("bioxen: ignoring log filter {spec:?}: {e}");
+            builder.with_max_level(LevelFilter::WARN).try_init()
+        }
+    };
+}
+
+type Console = tracing_subscriber::fmt::SubscriberBuilder<
+    tracing_subscriber::fmt::format::DefaultFields,
+    tracing_subscriber::fmt::format::Format,
+    LevelFilter,
+    fn() -> io::Stderr,
+>;
+
+fn console() -> Console {
+    tracing_subscriber::fmt()
+        .with_writer(io::stderr as fn() -> io::Stderr)
+        .with_ansi(colour())
+        .with_target(true)
+}
+
+/// Colour only on a terminal, and never with `NO_COLOR` set (as the REPL).
+fn colour() -> bool {
+    io::IsTerminal::is_terminal(&io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// The default console logger (`warn` and above), built on the first event or
+/// span that passes: tracing-subscriber's registry allocates its span slots up
+/// front, a few percent of `bioxen -e ''`, and most runs log nothing.
+#[derive(Default)]
+struct WarnOnStderr {
+    inner: OnceLock<Dispatch>,
+}
+
+impl WarnOnStderr {
+    fn get(&self) -> &Dispatch {
+        self.inner
+            .get_or_init(|| Dispatch::new(console().with_max_level(LevelFilter::WARN).finish()))
+    }
+}
+
+impl Subscriber for WarnOnStderr {
+    fn register_callsite(&self, meta: &'static Metadata<'static>) -> Interest {
+        if self.enabled(meta) {
+            Interest::always()
+        } else {
+            Interest::never()
+        }
+    }
+    fn enabled(&self, meta: &Metadata<'_>) -> bool {
+        *meta.level() <= Level::WARN
+    }
+    fn max_level_hint(&self) -> Option<LevelFilter> {
+        Some(LevelFilter::WARN)
+    }
+    fn new_span(&self, span: &span::Attributes<'_>) -> span::Id {
+        self.get().new_span(span)
+    }
+    fn record(&self, span: &span::Id, values: &span::Record<'_>) {
+        self.get().record(span, values)
+    }
+    fn record_follows_from(&self, span: &span::Id, follows: &span::Id) {
+        self.get().record_follows_from(span, follows)
+    }
+    fn event(&self, event: &Event<'_>) {
+        self.get().event(event)
+    }
+    fn enter(&self, span: &span::Id) {
+        self.get().enter(span)
+    }
+    fn exit(&self, span: &span::Id) {
+        self.get().exit(span)
+    }
+    fn clone_span(&self, id: &span::Id) -> span::Id {
+        self.get().clone_span(id)
+    }
+    fn try_close(&self, id: span::Id) -> bool {
+        self.get().try_close(id)
+    }
 }
 
 fn init_with_file(spec: Option<String>, file: &FileSettings) {
@@ -81,6 +157,7 @@ fn init_with_file(spec: Option<String>, file: &FileSettings) {
     };
     let console = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(colour())
         .with_target(true)
         .with_filter(console_filter)
         .boxed();

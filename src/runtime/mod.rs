@@ -25,15 +25,25 @@ impl Host {
         let lua = luajit_state();
         error::install_error_metatable(&lua)?;
         modules::install(&lua)?;
+        report::install(&lua)?;
         lua.set_app_data(crate::library::task::Unobserved::default());
         let interrupter = interrupt::Interrupter::attach(&lua);
         lua.set_app_data(interrupter.clone());
+        // SAFETY: restarts the collector luajit_state stopped; no values move.
+        unsafe {
+            lua.exec_raw::<()>((), |state| {
+                // -1: the next cycle starts once the heap doubles, as luajit's.
+                mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCRESTART, -1);
+            })?
+        };
         Ok(Host { lua, interrupter })
     }
 }
 
 /// The state the `luajit` binary makes: LuaJIT's own allocator and
-/// `luaL_openlibs` (ffi and string.buffer preloaded for `require`, as there).
+/// `luaL_openlibs` (ffi and string.buffer preloaded for `require`, as there),
+/// with the collector stopped while the libraries are built (Host::new
+/// restarts it), as there: start-up garbage is not worth a collection step.
 /// Half the start-up cost of mlua's constructor, whose Rust allocator serves
 /// memory limits the host does not have. The state is never closed: the
 /// process ends with it (see run.rs).
@@ -42,6 +52,7 @@ fn luajit_state() -> Lua {
     unsafe {
         let state = mlua::ffi::luaL_newstate();
         assert!(!state.is_null(), "LuaJIT could not allocate its state");
+        mlua::ffi::lua_gc(state, mlua::ffi::LUA_GCSTOP, 0);
         mlua::ffi::luaL_openlibs(state);
         Lua::get_or_init_from_ptr(state).clone()
     }

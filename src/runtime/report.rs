@@ -29,15 +29,29 @@ fn traceback_of(err: &mlua::Error) -> Option<&str> {
     .filter(|t| !t.is_empty())
 }
 
-/// Wraps a top-level chunk so an uncaught error carries its traceback: the
-/// handler runs where the error was raised, so the stack is still there. Only
-/// the wrapper is Lua (a yield inside the chunk must cross `xpcall`); the
-/// handler is Rust, so start-up parses three lines, not thirty.
-const TRACED: &str = "local f, handler = ...
-local function finish(ok, ...) if ok then return ... end error((...), 0) end
-return function(...) return finish(xpcall(f, handler, ...)) end";
+/// LuaJIT's own `xpcall`, kept before any user code can replace the global.
+struct Xpcall(mlua::Function);
 
-pub fn traced(lua: &mlua::Lua, f: mlua::Function) -> mlua::Result<mlua::Function> {
+/// Keeps `xpcall` for [`call_traced`]; called when the host state is built.
+pub fn install(lua: &mlua::Lua) -> mlua::Result<()> {
+    lua.set_app_data(Xpcall(lua.globals().raw_get("xpcall")?));
+    Ok(())
+}
+
+/// Runs a top-level chunk as `xpcall(f, handler, ...)` in a task, so an
+/// uncaught error carries its traceback: the handler runs where the error was
+/// raised, while the stack is still there. `xpcall` itself is the task's body
+/// (LuaJIT lets a yield cross it), so no Lua wrapper is parsed at start-up.
+pub fn call_traced(
+    lua: &mlua::Lua,
+    scheduler: &super::scheduler::Scheduler,
+    f: mlua::Function,
+    args: Vec<&str>,
+) -> mlua::Result<mlua::MultiValue> {
+    let xpcall = lua
+        .app_data_ref::<Xpcall>()
+        .map(|x| x.0.clone())
+        .expect("report::install ran when the host was built");
     let handler = lua.create_function(|lua, e: mlua::Value| {
         // LuaJIT's debug.traceback (level 2: below this handler), not mlua's
         // Lua 5.2-style rewrite, so reports read as the `luajit` binary's.
@@ -50,7 +64,19 @@ pub fn traced(lua: &mlua::Lua, f: mlua::Function) -> mlua::Result<mlua::Function
         lua.set_app_data(LastTraceback(text));
         Ok(e)
     })?;
-    lua.load(TRACED).set_name("=[bioxen]").call((f, handler))
+    let mut out = scheduler.call(&xpcall, (f, handler, mlua::Variadic::from_iter(args)))?;
+    match out.pop_front() {
+        Some(mlua::Value::Boolean(true)) => Ok(out),
+        _ => Err(as_error(out.pop_front().unwrap_or(mlua::Value::Nil))),
+    }
+}
+
+/// The error `xpcall` caught, as mlua would have raised it.
+fn as_error(v: mlua::Value) -> mlua::Error {
+    match v {
+        mlua::Value::Error(e) => *e,
+        v => mlua::Error::RuntimeError(super::error::describe(&v)),
+    }
 }
 
 /// The error's text; errors that are not strings (bioxen error values) get the
@@ -78,7 +104,8 @@ pub struct LastTraceback(pub String);
 fn without_wrapper_frames(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
-        .filter(|l| !l.contains("[bioxen]") && !l.contains("in function 'xpcall'"))
+        // The task's base frame is `xpcall` itself, shown as a builtin.
+        .filter(|l| !l.contains("in function 'xpcall'") && !l.trim_start().starts_with("[builtin#"))
         .collect();
     lines.join("\n")
 }

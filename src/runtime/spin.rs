@@ -42,7 +42,7 @@ impl Adaptive {
     pub async fn wait<F: Future>(&self, fut: F) -> F::Output {
         let mut fut = pin!(fut);
         let n = self.waits.fetch_add(1, Relaxed);
-        if self.misses.load(Relaxed) >= GIVE_UP && n % PROBE != 0 {
+        if self.misses.load(Relaxed) >= GIVE_UP && !n.is_multiple_of(PROBE) {
             return fut.await;
         }
         let until = Instant::now() + SPIN;
@@ -109,10 +109,14 @@ mod tests {
         }
         assert_eq!(spin.misses.load(Relaxed), GIVE_UP);
         assert_eq!(polls_of(&spin, slow()).await, 2, "given up: no spin");
-        while spin.waits.load(Relaxed) % PROBE != 0 {
+        while !spin.waits.load(Relaxed).is_multiple_of(PROBE) {
             polls_of(&spin, slow()).await;
         }
         polls_of(&spin, after(Duration::from_micros(20))).await;
-        assert_eq!(spin.misses.load(Relaxed), 0, "a probe that pays resumes spinning");
+        assert_eq!(
+            spin.misses.load(Relaxed),
+            0,
+            "a probe that pays resumes spinning"
+        );
     }
 }

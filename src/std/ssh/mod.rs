@@ -2,6 +2,8 @@
 //! operation runs on tokio's blocking pool and the Lua side awaits it: many
 //! connections progress in parallel under `bioxen.task`. One connection is a
 //! mutex-guarded session; its operations run one after another.
+mod openssl_cpu;
+
 use crate::runtime::builder::{LibraryBuilder, blocking};
 use crate::runtime::error::{BioxenError, error};
 use base64::Engine;
@@ -113,6 +115,7 @@ fn connect_blocking(o: Options) -> LuaResult<Connection> {
     })?;
     let _ = tcp.set_nodelay(true);
     let fd = tcp.as_raw_fd();
+    openssl_cpu::probe();
     let mut sess = Session::new().map_err(|e| ssh_err(format!("libssh2: {e}")))?;
     sess.set_tcp_stream(tcp);
     sess.set_timeout((o.timeout * 1000.0) as u32);
