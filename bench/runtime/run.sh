@@ -9,22 +9,25 @@ cargo build --release -q
 B=target/release/bioxen
 out=$(mktemp -d)
 
-median() { python3 -c "import json,sys; r=json.load(open(sys.argv[1]))['results']; print(' '.join('%.6f' % x['median'] for x in r))" "$1"; }
 ratio() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
 
-# Start-up in ten alternating rounds of 30 runs each, so that a burst of load
-# on this shared machine lands on both sides instead of one.
-for r in $(seq 10); do
-  hyperfine -N -w 5 -r 30 --export-json "$out/start.$r.json" "$B -e ''" "luajit -e ''" >/dev/null 2>&1
-done
-read -r sb sl < <(python3 -c "
+# alternating NAME ROUNDS RUNS ARGS...: bioxen and luajit with ARGS, in ROUNDS
+# alternating rounds of RUNS runs each, so that a burst of load on this shared
+# machine lands on both sides instead of one. Prints both medians.
+alternating() {
+  local name=$1 rounds=$2 runs=$3
+  shift 3
+  for r in $(seq "$rounds"); do
+    hyperfine -N -w 1 -r "$runs" --export-json "$out/$name.$r.json" "$B $*" "luajit $*" >/dev/null 2>&1
+  done
+  python3 -c "
 import glob, json, statistics
-runs = [json.load(open(f))['results'] for f in glob.glob('$out/start.*.json')]
-print(*('%.6f' % statistics.median(t for r in runs for t in r[i]['times']) for i in (0, 1)))")
-hyperfine -N -w 1 -r 10 --export-json "$out/fib.json" "$B bench/runtime/fib.lua 32" "luajit bench/runtime/fib.lua 32" >/dev/null
-read -r fb fl < <(median "$out/fib.json")
-hyperfine -N -w 1 -r 5 --export-json "$out/nbody.json" "$B bench/vm/nbody.lua 5000000" "luajit bench/vm/nbody.lua 5000000" >/dev/null
-read -r nb nl < <(median "$out/nbody.json")
+runs = [json.load(open(f))['results'] for f in glob.glob('$out/$name.*.json')]
+print(*('%.6f' % statistics.median(t for r in runs for t in r[i]['times']) for i in (0, 1)))"
+}
+read -r sb sl < <(alternating start 10 30 -e "''")
+read -r fb fl < <(alternating fib 5 2 bench/runtime/fib.lua 32)
+read -r nb nl < <(alternating nbody 5 1 bench/vm/nbody.lua 5000000)
 
 # GNU time reports the child's own peak RSS (a fork from Python would count Python's pages).
 peak_kib() { /usr/bin/time -f %M "$@" 2>&1 >/dev/null | tail -1; }
