@@ -14,50 +14,7 @@ function U.native()
   if not native_table then require("bioxen.pkg") end
   return native_table
 end
-local native = setmetatable({}, { __index = function(_, k) --- Splits the words after the verb of `bioxen COMMAND` (pkg or env) into
---- options and the remaining words. `spec.values` and `spec.flags` name the
---- options that take a value and those that do not; `--server` collects into
---- `opts.servers`; `spec.read[name](opts, value)` handles a value itself.
-function U.command_line(command, args, spec)
-  local opts, rest = { servers = {} }, {}
-  local i = 1
-  while i <= #args do
-    local a = args[i]
-    local name = a:match("^%-%-(.*)")
-    if name and spec.values[name] then
-      local v = args[i + 1]
-      if not v then error(bioxen.error("Argument", a .. " needs a value"), 0) end
-      if name == "server" then opts.servers[#opts.servers + 1] = v
-      elseif spec.read and spec.read[name] then spec.read[name](opts, v)
-      else opts[name] = v end
-      i = i + 2
-    elseif name and spec.flags[name] then
-      opts[name] = true
-      i = i + 1
-    elseif a == "-h" or a == "--help" then
-      print(spec.usage) os.exit(0)
-    elseif name then
-      error(bioxen.error("Argument", ("unknown option %s (bioxen %s --help)"):format(a, command)), 0)
-    else
-      rest[#rest + 1] = a
-      i = i + 1
-    end
-  end
-  return opts, rest
-end
-
---- Runs `main` of the `bioxen pkg` / `bioxen env` command NAME: an error is
---- reported as "bioxen NAME: Kind: message" without a Lua traceback and exits
---- 1; Ctrl-C keeps its own exit status.
-function U.run_command(name, main)
-  local ok, err = pcall(main)
-  if ok then return end
-  if type(err) ~= "string" and err.kind == "Interrupted" then error(err, 0) end
-  io.stderr:write("bioxen ", name, ": ", tostring(err), "\n")
-  os.exit(1)
-end
-
-return U.native()[k] end })
+local native = setmetatable({}, { __index = function(_, k) return U.native()[k] end })
 
 local LUA_VERSION = "5.1"
 local PROVIDED = { lua = "5.1-1", luajit = "2.1-1" }
