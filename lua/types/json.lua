@@ -8,8 +8,10 @@ bioxen.json = {}
 ---@class bioxen.json.EncodeOptions
 ---@field pretty? boolean Indent with two spaces (keys are always sorted).
 
----Encodes a value. A table with keys 1..n (n >= 1) is an array; an empty table is `{}`
----unless marked with `json.array`. Raises kind "Json" for functions, cycles, userdata.
+---Encodes a value. A table with keys exactly 1..n (n >= 1) is an array; any other
+---table is an object with every key (numbers written as strings); an empty table is
+---`{}` unless marked with `json.array`. Raises kind "Json" for functions, cycles,
+---userdata, NaN and infinities, and boolean or table keys.
 ---@param value any
 ---@param opts? bioxen.json.EncodeOptions
 ---@return string
