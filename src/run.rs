@@ -1,5 +1,6 @@
 //! Carries out a parsed command line in the host state: options in order, then
-//! the script, stdin, a subcommand or the REPL; then waits for spawned tasks.
+//! the script, stdin, a subcommand or the REPL; then waits for spawned tasks
+//! (or, after Ctrl-C, drops them).
 use crate::cli::{Action, Command, Target, USAGE};
 use crate::runtime::{Host, interrupt, modules, report, scheduler::Scheduler, stdlib};
 use mlua::{Function, Lua, Result as LuaResult, Table};
@@ -32,7 +33,13 @@ pub fn run(cmd: Command) -> i32 {
         Ok(()) => 0,
         Err(e) => report_error(&host, &e),
     };
-    scheduler.drain();
+    if status == interrupt::SIGINT_EXIT {
+        // Ctrl-C ends the tasks too; draining would let a task that was waiting
+        // (a build, a download) run on after report_error disarmed the interrupt.
+        scheduler.abandon();
+    } else {
+        scheduler.drain();
+    }
     let lost_errors = crate::library::task::report_unobserved(&host.lua);
     // Closing the state would first run a full collection (mlua's drop); the
     // process is ending, and exit() flushes C stdio buffers anyway.

@@ -37,4 +37,13 @@ impl Scheduler {
     pub fn drain(self) {
         self.runtime.block_on(self.local);
     }
+
+    /// Drops every unfinished task without running it further (Ctrl-C ended
+    /// the run). Inside the runtime, so that dropping their futures kills the
+    /// processes they started (`kill_on_drop`) and closes their sockets.
+    pub fn abandon(self) {
+        let Scheduler { runtime, local } = self;
+        let _inside = runtime.enter();
+        drop(local);
+    }
 }
