@@ -28,9 +28,10 @@ fn tasks_run_concurrently_and_report_failures() {
     assert!(out.contains("sample 5 done after 0.50s"), "{out}");
     assert!(out.contains("false\tAnalysis\tbad input file"), "{out}");
     assert!(out.contains("slow task:\tcancelled"), "{out}");
-    // Five sleeps of 0.1..0.5 s overlap: about 0.5 s in all, not 1.5 s.
+    // Five sleeps of 0.1..0.5 s overlap: about 0.5 s in all, not 1.5 s (the
+    // bound leaves room for start-up on a loaded CI machine).
     assert!(
-        start.elapsed() < std::time::Duration::from_millis(1200),
+        start.elapsed() < std::time::Duration::from_millis(1400),
         "{:?}",
         start.elapsed()
     );
