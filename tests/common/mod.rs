@@ -202,6 +202,12 @@ pub mod pty {
             String::from_utf8_lossy(&self.output.0.lock().unwrap()).into_owned()
         }
 
+        /// Whether `needle` appeared after what earlier calls matched (no waiting).
+        pub fn shows(&self, needle: &str) -> bool {
+            let text = self.screen();
+            text[self.seen.min(text.len())..].contains(needle)
+        }
+
         /// Waits until `needle` appears after what earlier calls matched;
         /// returns the text from there up to and including it.
         pub fn expect(&mut self, needle: &str) -> String {
