@@ -102,8 +102,9 @@ impl Encoded<'_> {
         if self.ctx.open.borrow().contains(&id) {
             return Err(S::Error::custom("a table contains itself"));
         }
+        let length = array_length(t, &self.ctx.array).map_err(S::Error::custom)?;
         self.ctx.open.borrow_mut().push(id);
-        let written = match array_length(t, &self.ctx.array).map_err(S::Error::custom)? {
+        let written = match length {
             Some(n) => self.array(t, n, out),
             None => self.object(t, out),
         };
@@ -122,7 +123,8 @@ impl Encoded<'_> {
         seq.end()
     }
 
-    /// Keys as strings (numbers written as Lua writes them), sorted.
+    /// Keys as strings (integers as digits, other numbers in Rust's shortest
+    /// round-trip form), sorted.
     fn object<S: Serializer>(&self, t: &Table, out: S) -> Result<S::Ok, S::Error> {
         let mut keys = Vec::new();
         t.for_each(|k: Value, _: Value| {
