@@ -1,5 +1,6 @@
 -- bioxen env VERB ...: package environments, on top of bioxen.pkg.
 local pkg = require("bioxen.pkg")
+local util = require("bioxen.pkg.util")
 local envs = pkg.envs
 
 local USAGE = [[
@@ -22,7 +23,7 @@ local function need(what)
 end
 
 local function main()
-  opts, rest = require("bioxen.pkg.util").command_line("env", args, {
+  opts, rest = util.command_line("env", args, {
     usage = USAGE,
     values = { profile = true, name = true, server = true },
     flags = { quiet = true },
@@ -61,4 +62,4 @@ else
 end
 end
 
-require("bioxen.pkg.util").run_command("env", main)
+util.run_command("env", main)

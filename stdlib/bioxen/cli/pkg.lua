@@ -1,5 +1,6 @@
 -- bioxen pkg VERB ...: the package commands, on top of bioxen.pkg.
 local pkg = require("bioxen.pkg")
+local util = require("bioxen.pkg.util")
 
 local USAGE = [[
 usage: bioxen pkg VERB [options]
@@ -46,7 +47,7 @@ local function show_changes(r)
 end
 
 local function main()
-  opts, rest = require("bioxen.pkg.util").command_line("pkg", args, {
+  opts, rest = util.command_line("pkg", args, {
     usage = USAGE,
     values = { env = true, server = true, lockfile = true, summary = true },
     flags = { locked = true, force = true, quiet = true, json = true, fetch = true },
@@ -159,4 +160,4 @@ else
 end
 end
 
-require("bioxen.pkg.util").run_command("pkg", main)
+util.run_command("pkg", main)
