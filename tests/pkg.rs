@@ -1,12 +1,10 @@
 //! The curator against a real LuaRocks repository (tests/deps/rocks.sh: upstream
 //! rock sources from Debian plus crafted rocks) served over HTTP on 127.0.0.1.
 mod common;
-use common::{Home, stderr, stdout};
+use common::{Home, RocksMirror as Mirror, rocks_mirror, rocks_repo as repo, stderr, stdout};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-
-use common::{RocksMirror as Mirror, rocks_mirror, rocks_repo as repo};
 
 fn pkg(home: &Home, m: &Mirror, args: &[&str]) -> std::process::Output {
     let mut all = vec!["pkg"];
